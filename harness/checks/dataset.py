@@ -1,0 +1,265 @@
+"""Dataset-level check kinds: references resolve, related resources exist, keys are unique.
+
+Each builds a factory of accumulators. An accumulator sees resources one at a time, keeps
+only compact keys (never whole resources), and merges with another of its kind, so sharded
+and distributed runs give the same answer. Memory grows with the number of distinct keys,
+not with the size of the resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checks.registry import Accumulator, RuleContext, Subject, register
+from harness.fhirpath import compile_path
+from harness.results import Issue, Location
+
+EXAMPLES_PER_KEY = 5
+
+
+def subject_of(resource: dict[str, Any], location: Location | None) -> Subject:
+    rid = resource.get("id")
+    return Subject(resource.get("resourceType"), rid if isinstance(rid, str) else None, location)
+
+
+def reference_keys(reference: str) -> tuple[str, ...]:
+    """Keys under which a reference can resolve: itself and its trailing ``Type/id``."""
+    ref = reference.split("/_history/", 1)[0]
+    parts = ref.rstrip("/").split("/")
+    if len(parts) >= 2 and "://" in ref:
+        return (ref, f"{parts[-2]}/{parts[-1]}")
+    return (ref,)
+
+
+def resource_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
+    keys = []
+    rid = resource.get("id")
+    if isinstance(rid, str):
+        keys.append(f"{resource.get('resourceType')}/{rid}")
+    if full_url:
+        keys.append(full_url)
+    return keys
+
+
+def iter_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    """(reference string, element path) for every Reference.reference under ``node``."""
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            yield ref, f"{path}.reference"
+        for key, value in node.items():
+            if key != "contained" and isinstance(value, (dict, list)):
+                yield from iter_references(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            yield from iter_references(item, f"{path}[{i}]")
+
+
+@dataclass
+class _Pending:
+    count: int = 0
+    examples: list[tuple[Subject, str]] = field(default_factory=list)
+
+    def add(self, subject: Subject, path: str) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES_PER_KEY:
+            self.examples.append((subject, path))
+
+    def merge(self, other: _Pending) -> None:
+        self.count += other.count
+        self.examples.extend(other.examples[: EXAMPLES_PER_KEY - len(self.examples)])
+
+
+@dataclass
+class ReferenceAccumulator:
+    allow_external: tuple[str, ...]
+    known: set[str] = field(default_factory=set)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    local: list[tuple[Issue, Subject]] = field(default_factory=list)
+    local_count: int = 0
+    subjects: int = 0
+    overflow: int = 0
+
+    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
+                is_subject: bool) -> None:
+        self.known.update(resource_keys(resource, full_url))
+        if not is_subject:
+            return
+        self.subjects += 1
+        subject: Subject | None = None
+        contained_ids = {c.get("id") for c in resource.get("contained", []) if isinstance(c, dict)}
+        for ref, path in iter_references(resource, resource.get("resourceType", "")):
+            if ref.startswith("#"):
+                if ref != "#" and ref[1:] not in contained_ids:
+                    subject = subject or subject_of(resource, location)
+                    self.local_count += 1
+                    if len(self.local) < EXAMPLES_PER_KEY * 20:
+                        self.local.append((Issue(f"'{ref}' names no contained resource", path,
+                                                 "not-found"), subject))
+                continue
+            if ref.startswith(self.allow_external) and self.allow_external:
+                continue
+            subject = subject or subject_of(resource, location)
+            self.pending.setdefault(ref, _Pending()).add(subject, path)
+
+    def merge(self, other: Accumulator) -> None:
+        assert isinstance(other, ReferenceAccumulator)
+        self.known |= other.known
+        for ref, p in other.pending.items():
+            self.pending.setdefault(ref, _Pending()).merge(p)
+        self.local.extend(other.local)
+        self.local_count += other.local_count
+        self.subjects += other.subjects
+
+    def finish(self) -> Iterator[tuple[Issue, Subject]]:
+        self.overflow = self.local_count - len(self.local)
+        yield from self.local
+        for ref in sorted(self.pending):
+            if any(k in self.known for k in reference_keys(ref)):
+                continue
+            p = self.pending[ref]
+            self.overflow += p.count - len(p.examples)
+            for subject, path in p.examples:
+                yield Issue(f"reference '{ref}' does not resolve to any resource in the target",
+                            path, "not-found"), subject
+
+
+def _reads_all(params: dict[str, Any]) -> list[str]:
+    return ["*"]
+
+
+@register("reference", scope="dataset", reads=_reads_all, params={
+    "allow_external": {"type": "array", "items": {"type": "string", "minLength": 1},
+                       "description": "URL prefixes that may point outside the target"},
+})
+def reference(params: dict[str, Any], ctx: RuleContext) -> Callable[[], ReferenceAccumulator]:
+    """Every reference in a subject resolves to a resource in the target (or a contained one)."""
+    allow = tuple(params.get("allow_external", []))
+    return lambda: ReferenceAccumulator(allow)
+
+
+@dataclass
+class ExistsPerAccumulator:
+    related_type: str
+    via: Any
+    related_where: Any
+    minimum: int
+    subject_list: dict[str, Subject] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    hits: dict[str, int] = field(default_factory=dict)
+    overflow: int = 0
+
+    @property
+    def subjects(self) -> int:
+        return len(self.subject_list)
+
+    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
+                is_subject: bool) -> None:
+        if is_subject:
+            keys = resource_keys(resource, full_url)
+            if keys:
+                primary = keys[0]
+                self.subject_list[primary] = subject_of(resource, location)
+                for k in keys:
+                    self.aliases[k] = primary
+        if resource.get("resourceType") != self.related_type:
+            return
+        if self.related_where is not None and self.related_where(resource) != [True]:
+            return
+        for value in self.via(resource):
+            ref = value.get("reference") if isinstance(value, dict) else value
+            if isinstance(ref, str):
+                for key in reference_keys(ref):
+                    self.hits[key] = self.hits.get(key, 0) + 1
+
+    def merge(self, other: Accumulator) -> None:
+        assert isinstance(other, ExistsPerAccumulator)
+        self.subject_list.update(other.subject_list)
+        self.aliases.update(other.aliases)
+        for k, n in other.hits.items():
+            self.hits[k] = self.hits.get(k, 0) + n
+
+    def finish(self) -> Iterator[tuple[Issue, Subject]]:
+        counts: dict[str, int] = {}
+        for key, n in self.hits.items():
+            primary = self.aliases.get(key)
+            if primary is not None:
+                counts[primary] = counts.get(primary, 0) + n
+        for key in sorted(self.subject_list):
+            found = counts.get(key, 0)
+            if found < self.minimum:
+                yield Issue(f"{found} {self.related_type} resource(s) refer to this one; "
+                            f"at least {self.minimum} required", None, "required"), self.subject_list[key]
+
+
+@register("exists-per", scope="dataset", reads=lambda p: [p["related"]], params={
+    "related": {"type": "string"},
+    "via": {"type": "string", "minLength": 1},
+    "related_where": {"type": "string", "minLength": 1},
+    "min": {"type": "integer", "minimum": 1},
+})
+def exists_per(params: dict[str, Any], ctx: RuleContext) -> Callable[[], ExistsPerAccumulator]:
+    """Each subject is referred to by at least ``min`` resources of the related type."""
+    via = compile_path(params["via"])
+    where = compile_path(params["related_where"]) if "related_where" in params else None
+    return lambda: ExistsPerAccumulator(params["related"], via, where, params.get("min", 1))
+
+
+@dataclass
+class UniqueAccumulator:
+    key: Any
+    label: str
+    first: dict[Any, Subject] = field(default_factory=dict)
+    dupes: list[tuple[Any, Subject]] = field(default_factory=list)
+    subjects: int = 0
+    overflow: int = 0
+
+    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
+                is_subject: bool) -> None:
+        if not is_subject:
+            return
+        self.subjects += 1
+        subject = subject_of(resource, location)
+        for value in dict.fromkeys(_hashable(v) for v in self.key(resource)):
+            if value in self.first:
+                self.dupes.append((value, subject))
+            else:
+                self.first[value] = subject
+
+    def merge(self, other: Accumulator) -> None:
+        assert isinstance(other, UniqueAccumulator)
+        self.subjects += other.subjects
+        for value, subject in other.first.items():
+            if value in self.first:
+                self.dupes.append((value, subject))
+            else:
+                self.first[value] = subject
+        self.dupes.extend(other.dupes)
+
+    def finish(self) -> Iterator[tuple[Issue, Subject]]:
+        for value, subject in self.dupes:
+            other = self.first[value]
+            where = f" ({other.location})" if other.location else ""
+            yield Issue(f"{self.label} is the same as on {other.resource_type}/{other.resource_id}{where}",
+                        None, "duplicate"), subject
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    return value
+
+
+@register("unique", scope="dataset", params={
+    "key": {"type": "string", "minLength": 1},
+    "label": {"type": "string", "minLength": 1},
+})
+def unique(params: dict[str, Any], ctx: RuleContext) -> Callable[[], UniqueAccumulator]:
+    """No two subjects share a value of ``key`` (a FHIRPath on the subject)."""
+    key = compile_path(params["key"])
+    label = params.get("label") or f"'{params['key']}'"
+    return lambda: UniqueAccumulator(key, label)

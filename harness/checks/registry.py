@@ -1,0 +1,108 @@
+"""The check-kind registry: a stable name mapped to a builder with a fixed signature.
+
+A check kind has a *scope*:
+
+- ``value``: the builder returns ``fn(value) -> Issue | None``, applied to each value the
+  rule's ``select`` yields from each subject resource;
+- ``resource``: the builder returns ``fn(resource, values) -> Iterable[Issue]``;
+- ``dataset``: the builder returns a zero-argument factory of an :class:`Accumulator`, which
+  sees every resource of the types it reads and reports at the end (accumulators merge, so
+  sharded runs combine them).
+
+Kinds declare a JSON Schema for their parameters, so packs are checked before they run.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from harness.results import Issue, Location
+
+Scope = Literal["value", "resource", "dataset"]
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """The resource a dataset-level issue is about."""
+
+    resource_type: str | None
+    resource_id: str | None
+    location: Location | None
+
+
+class Accumulator(Protocol):
+    """State for one dataset-level rule over a whole run."""
+
+    def observe(self, resource: dict[str, Any], location: Location | None, is_subject: bool) -> None: ...
+
+    def merge(self, other: Accumulator) -> None: ...
+
+    def finish(self) -> Iterator[tuple[Issue, Subject]]: ...
+
+    @property
+    def subjects(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RuleContext:
+    """What a builder may know about the rule it compiles and the run's resources."""
+
+    rule_id: str
+    resource_types: tuple[str, ...]
+    terminology: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckKind:
+    name: str
+    scope: Scope
+    params: dict[str, Any]
+    build: Callable[[dict[str, Any], RuleContext], Any]
+    needs_select: bool = False
+    reads: Callable[[dict[str, Any]], Iterable[str]] | None = None
+    summary: str = ""
+
+
+@dataclass
+class Registry:
+    """A set of check kinds; tests may build their own."""
+
+    kinds: dict[str, CheckKind] = field(default_factory=dict)
+
+    def register(self, name: str, *, scope: Scope, params: dict[str, Any] | None = None,
+                 needs_select: bool = False,
+                 reads: Callable[[dict[str, Any]], Iterable[str]] | None = None,
+                 ) -> Callable[[Callable[[dict[str, Any], RuleContext], Any]],
+                               Callable[[dict[str, Any], RuleContext], Any]]:
+        def decorate(build: Callable[[dict[str, Any], RuleContext], Any]
+                     ) -> Callable[[dict[str, Any], RuleContext], Any]:
+            if name in self.kinds:
+                raise ValueError(f"check kind '{name}' registered twice")
+            schema = {"type": "object", "additionalProperties": False,
+                      "properties": {"kind": {"const": name}, **(params or {})}}
+            doc = (build.__doc__ or "").strip().splitlines()
+            self.kinds[name] = CheckKind(name, scope, schema, build, needs_select, reads,
+                                         doc[0] if doc else "")
+            return build
+        return decorate
+
+    def get(self, name: str) -> CheckKind:
+        try:
+            return self.kinds[name]
+        except KeyError:
+            raise KeyError(self.unknown_message(name)) from None
+
+    def unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, list(self.kinds), n=1)
+        hint = f" — did you mean '{close[0]}'?" if close else ""
+        return f"unknown check kind '{name}'{hint}"
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.kinds
+
+
+REGISTRY = Registry()
+register = REGISTRY.register

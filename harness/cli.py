@@ -1,0 +1,177 @@
+"""The ``care-assure`` command: parse, call the library, render, exit.
+
+Exit codes: 0 the decision is pass; 1 the decision is fail; 2 a usage or configuration error
+(bad pack, unknown suite, missing path).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+from rich.table import Table
+
+from harness import __version__
+from harness.errors import ConfigurationError
+from harness.packs.loader import lint_paths
+from harness.paths import standards_dir
+from harness.runner import Assessment, assess, parse_formats, write_reports
+from harness.suites import Catalogue
+
+EXIT_PASS, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+PROGRESS_MIN_BYTES = 20 * 1024 * 1024
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Conformance and accreditation harness for digital social care records.")
+packs_app = typer.Typer(no_args_is_help=True, help="Rule packs: list and lint.")
+suites_app = typer.Typer(no_args_is_help=True, help="Accreditation suites.")
+app.add_typer(packs_app, name="packs")
+app.add_typer(suites_app, name="suites")
+out = Console()
+err = Console(stderr=True)
+
+OUTCOME_STYLE = {"pass": "green", "fail": "red", "error": "bold red", "not-applicable": "dim",
+                 "waived": "yellow", "manual": "yellow"}
+
+
+def _config_error(exc: ConfigurationError) -> typer.Exit:
+    for problem in exc.problems:
+        err.print(f"[red]error:[/red] {problem}", highlight=False, markup=True)
+    return typer.Exit(EXIT_CONFIG)
+
+
+def _date(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"'{value}' is not a date in YYYY-MM-DD form") from None
+
+
+@app.command()
+def run(
+    suite: Annotated[str, typer.Argument(help="suite id (see `suites list`) or a suite YAML file")],
+    export: Annotated[list[Path], typer.Option("--export", help="export file, directory or zip (repeatable)")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports")] = Path("reports/out"),
+    formats: Annotated[str, typer.Option("--format", help="comma-separated: json, junit")] = "json,junit",
+    package_dir: Annotated[Path | None, typer.Option("--package-dir", help="FHIR package directory for value sets")] = None,
+    packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory (repeatable)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
+) -> None:
+    """Run a suite against a supplier's export and write the reports."""
+    from harness.targets.export import ExportTarget
+
+    try:
+        day = _date(as_of)
+        chosen = parse_formats(formats)
+        target = ExportTarget(export)
+        total = target.total_bytes()
+        if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
+            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                          TimeRemainingColumn(), console=err, transient=True) as bar:
+                task = bar.add_task("reading export", total=total)
+                result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (),
+                                package_dir=package_dir, progress=lambda n: bar.advance(task, n))
+        else:
+            result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir)
+        written = write_reports(result, out_dir, chosen)
+    except ConfigurationError as exc:
+        raise _config_error(exc) from None
+    if not quiet:
+        _print_summary(result)
+        for path in written:
+            out.print(f"wrote {path}", highlight=False)
+    _print_decision(result)
+    raise typer.Exit(EXIT_PASS if result.decision.outcome == "pass" else EXIT_FAIL)
+
+
+def _print_summary(result: Assessment) -> None:
+    table = Table(title=f"{result.suite.title} ({result.suite.id} {result.suite.version}), as of {result.result.as_of}")
+    for col in ("rule", "level", "outcome", "subjects", "failed", "errors", "title"):
+        table.add_column(col, justify="right" if col in ("subjects", "failed", "errors") else "left",
+                         no_wrap=col != "title")
+    for r in result.result.rules:
+        style = OUTCOME_STYLE.get(r.outcome.value, "")
+        table.add_row(r.rule, r.level.value, f"[{style}]{r.outcome.value}[/{style}]", str(r.subjects),
+                      str(r.failed), str(r.errors), r.title)
+    out.print(table)
+    out.print(f"{result.result.resources_read} resources read from {len(result.result.inputs)} file(s)")
+
+
+def _print_decision(result: Assessment) -> None:
+    d = result.decision
+    colour = "green" if d.outcome == "pass" else "red"
+    out.print(f"decision: [bold {colour}]{d.outcome.upper()}[/bold {colour}]"
+              + (f" — {len(d.reasons)} blocking" if d.reasons else "")
+              + (f", {len(d.warnings)} warning(s)" if d.warnings else ""))
+    for reason in d.reasons:
+        out.print(f"  [red]✗[/red] {reason.rule} ({reason.level}, {reason.outcome}): {reason.message}", highlight=False)
+    if result.suite.assessment == "self":
+        out.print("[dim]Self-assessment: not an accreditation decision of the assurance team.[/dim]")
+
+
+@packs_app.command("lint")
+def packs_lint(paths: Annotated[list[Path] | None, typer.Argument(help="pack files or directories")] = None) -> None:
+    """Check packs against the schema and the semantic rules; exit 2 on any problem."""
+    try:
+        packs, problems = lint_paths(paths or [standards_dir()])
+    except ConfigurationError as exc:
+        raise _config_error(exc) from None
+    for problem in problems:
+        err.print(f"[red]error:[/red] {problem}", highlight=False)
+    rules = sum(len(p.rules) for p in packs)
+    out.print(f"{len(packs)} pack(s), {rules} rule(s), {len(problems)} problem(s)")
+    raise typer.Exit(EXIT_CONFIG if problems else EXIT_PASS)
+
+
+@packs_app.command("list")
+def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir")] = None) -> None:
+    """Describe the installed rule packs."""
+    try:
+        packs = Catalogue.default(packs_dir or ()).packs()
+    except ConfigurationError as exc:
+        raise _config_error(exc) from None
+    table = Table(title="rule packs")
+    for col in ("pack", "version", "rules", "standards", "sha256"):
+        table.add_column(col)
+    for p in sorted(packs.values(), key=lambda p: p.id):
+        table.add_row(p.id, p.version, str(len(p.rules)),
+                      "; ".join(f"{s.id} {s.version}" for s in p.standards), p.sha256[:12])
+    out.print(table)
+
+
+@suites_app.command("list")
+def suites_list() -> None:
+    """Describe the installed suites."""
+    catalogue = Catalogue.default()
+    table = Table(title="suites")
+    for col in ("suite", "version", "packs", "rules", "title"):
+        table.add_column(col)
+    try:
+        for name in sorted(catalogue.suite_paths()):
+            s = catalogue.suite(name)
+            table.add_row(s.id, s.version, str(len(s.packs)), str(len(catalogue.rules_for(s))), s.title)
+    except ConfigurationError as exc:
+        raise _config_error(exc) from None
+    out.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the harness version."""
+    out.print(f"care-assure {__version__}")
+
+
+def main() -> None:
+    app(prog_name="care-assure")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""Accreditation policy: from rule results to a pass/fail decision with reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.results import RuleResult
+from harness.suites import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule: str
+    level: str
+    outcome: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: str  # "pass" | "fail"
+    reasons: tuple[Reason, ...]
+    warnings: tuple[Reason, ...]
+
+
+def _reason(r: RuleResult) -> Reason:
+    return Reason(r.rule, r.level.value, r.outcome.value, r.message or r.title)
+
+
+def decide(rules: list[RuleResult], policy: Policy) -> Decision:
+    """Fail when any rule at a blocking level is not met (fail, error or manual); never pass on nothing."""
+    blocking = [r for r in rules if r.level in policy.blocking_levels and not r.outcome.counts_as_met]
+    warnings = [r for r in rules if r.level not in policy.blocking_levels
+                and r.level in policy.warning_levels and not r.outcome.counts_as_met]
+    reasons = [_reason(r) for r in blocking]
+    if not any(r.rule != "HARNESS-READ-001" for r in rules):
+        reasons.append(Reason("-", "MUST", "error", "no rules are in force for this suite, date and target"))
+    return Decision("fail" if reasons else "pass", tuple(reasons), tuple(_reason(r) for r in warnings))

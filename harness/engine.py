@@ -1,0 +1,209 @@
+"""Run a plan over a target: stream resources, dispatch by type, accumulate, roll up.
+
+The engine knows nothing of the CLI, reports or pytest. Each resource meets only the rules
+for its type; findings are capped per rule while counts stay exact; dataset-level rules
+report after the stream ends. Anything that goes wrong inside a check becomes an ``error``
+for that rule, and a part of the target that cannot be read becomes an ``error`` of the
+built-in read rule: neither is ever a pass.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness import __version__
+from harness.packs.model import Rule, Standard
+from harness.plan import CompiledRule, Plan
+from harness.results import Finding, InputFile, Issue, Level, Location, Outcome, RuleResult, RunResult
+from harness.targets.base import Located, ReadError
+
+READ_RULE = Rule(
+    id="HARNESS-READ-001", pack="care-assure.harness", title="Every part of the target can be read",
+    level=Level.MUST,
+    standard=Standard("care-assure", "care-assure harness requirements", __version__),
+    clause="A target is assessed only on what could be read: unreadable files, lines or "
+           "entries are errors.",
+    applies_to=frozenset({"export", "api"}), effective_from=dt.date(2000, 1, 1), effective_until=None,
+    resources=("*",), check={"kind": "read"},
+    remediation="Fix the file or line named in the finding so it parses as FHIR JSON, NDJSON or XML.",
+    when_absent="fail",
+)
+
+
+class Target(Protocol):
+    kind: str
+
+    def items(self, progress: Callable[[int], None] | None = None) -> Iterable[Located | ReadError]: ...
+
+    def inputs(self) -> list[InputFile]: ...
+
+
+@dataclass(slots=True)
+class RuleState:
+    """Per-rule counters and capped findings during a run; mergeable across shards."""
+
+    compiled: CompiledRule
+    cap: int
+    subjects: int = 0
+    failed: int = 0
+    errors: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    accumulator: Any = None
+    first_error: str | None = None
+
+    def add(self, issue: Issue, resource: dict[str, Any] | None, location: Location | None,
+            path: str | None, error: bool = False) -> None:
+        if error:
+            self.errors += 1
+            self.first_error = self.first_error or issue.message
+        else:
+            self.failed += 1
+        if len(self.findings) < self.cap:
+            rid = resource.get("id") if resource else None
+            self.findings.append(Finding(
+                rule=self.compiled.rule.id, message=issue.message,
+                resource_type=resource.get("resourceType") if resource else None,
+                resource_id=rid if isinstance(rid, str) else None, location=location,
+                path=issue.path or path, code=issue.code, error=error,
+            ))
+
+    def merge(self, other: RuleState) -> None:
+        self.subjects += other.subjects
+        self.failed += other.failed
+        self.errors += other.errors
+        self.first_error = self.first_error or other.first_error
+        self.findings.extend(other.findings[: max(0, self.cap - len(self.findings))])
+        if self.accumulator is not None and other.accumulator is not None:
+            self.accumulator.merge(other.accumulator)
+
+
+class Run:
+    """The mutable state of one run; ``feed`` items, then ``finish``."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        cap = plan.suite.policy.max_findings_per_rule
+        self.states = {cr.rule.id: RuleState(cr, cap) for cr in plan.rules}
+        for state in self.states.values():
+            if state.compiled.factory is not None:
+                state.accumulator = state.compiled.factory()
+        self.read_state = RuleState(CompiledRule(READ_RULE, None), cap)
+        self.counts: dict[str, int] = {}
+        self.resources = 0
+
+    def feed(self, items: Iterable[Located | ReadError]) -> None:
+        states = self.states
+        plan = self.plan
+        counts = self.counts
+        for item in items:
+            if isinstance(item, ReadError):
+                self.read_state.add(Issue(item.message, None, "structure"), None, item.location, None,
+                                    error=True)
+                continue
+            self.read_state.subjects += 1
+            resource = item.resource
+            rtype = resource["resourceType"]
+            counts[rtype] = counts.get(rtype, 0) + 1
+            for cr in plan.resource_rules(rtype):
+                _apply(cr, states[cr.rule.id], resource, item.location)
+            for cr, is_subject in plan.dataset_rules(rtype):
+                state = states[cr.rule.id]
+                try:
+                    subject = is_subject and (cr.where is None or cr.where(resource) == [True])
+                    state.accumulator.observe(resource, item.location, item.full_url, subject)
+                except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
+                    state.add(Issue(f"check raised {type(exc).__name__}: {exc}", None, "exception"),
+                              resource, item.location, None, error=True)
+        self.resources = self.read_state.subjects
+
+    def finish(self, inputs: list[InputFile], target_kind: str, self_assessment: bool) -> RunResult:
+        results = [_read_result(self.read_state)]
+        for cr in self.plan.rules:
+            results.append(_finish_rule(self.states[cr.rule.id]))
+        suite = self.plan.suite
+        return RunResult(
+            suite=suite.id, suite_version=suite.version, as_of=self.plan.as_of.isoformat(),
+            target_kind=target_kind, inputs=inputs,
+            packs=[{"id": p.id, "version": p.version, "sha256": p.sha256} for p in self.plan.packs],
+            rules=results, resources_read=self.resources, resource_counts=dict(sorted(self.counts.items())),
+            harness_version=__version__, self_assessment=self_assessment,
+        )
+
+
+def _apply(cr: CompiledRule, state: RuleState, resource: dict[str, Any], location: Location) -> None:
+    try:
+        if cr.where is not None and cr.where(resource) != [True]:
+            return
+        state.subjects += 1
+        if cr.scope == "value":
+            assert cr.select is not None
+            check = cr.check
+            for value in cr.select(resource):
+                issue = check(value)
+                if issue is not None:
+                    state.add(issue, resource, location, cr.rule.select)
+        else:
+            values = cr.select(resource) if cr.select is not None else None
+            for issue in cr.check(resource, values):
+                state.add(issue, resource, location, cr.rule.select)
+    except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
+        state.add(Issue(f"could not evaluate: {type(exc).__name__}: {exc}", None, "exception"),
+                  resource, location, cr.rule.select, error=True)
+
+
+def _result(state: RuleState, outcome: Outcome, message: str | None) -> RuleResult:
+    rule = state.compiled.rule
+    return RuleResult(
+        rule=rule.id, pack=rule.pack, level=rule.level, title=rule.title,
+        standard=f"{rule.standard.id} {rule.standard.version}", clause=rule.clause,
+        remediation=rule.remediation, outcome=outcome, subjects=state.subjects,
+        failed=state.failed, errors=state.errors, message=message, findings=state.findings,
+    )
+
+
+def _read_result(state: RuleState) -> RuleResult:
+    if state.errors:
+        return _result(state, Outcome.ERROR, f"{state.errors} part(s) of the target could not be read")
+    if state.subjects == 0:
+        return _result(state, Outcome.FAIL, "the target holds no resources")
+    return _result(state, Outcome.PASS, None)
+
+
+def _finish_rule(state: RuleState) -> RuleResult:
+    cr = state.compiled
+    if cr.broken:
+        return _result(state, Outcome.ERROR, cr.broken)
+    if state.accumulator is not None:
+        acc = state.accumulator
+        try:
+            for issue, subject in acc.finish():
+                state.add(issue, {"resourceType": subject.resource_type, "id": subject.resource_id},
+                          subject.location, None)
+            state.failed += acc.overflow
+        except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
+            state.add(Issue(f"could not evaluate: {type(exc).__name__}: {exc}", None, "exception"),
+                      None, None, None, error=True)
+        state.subjects = max(state.subjects, acc.subjects)
+    rule = cr.rule
+    if state.failed:
+        return _result(state, Outcome.FAIL, f"{state.failed} finding(s) over {state.subjects} subject(s)")
+    if state.errors:
+        return _result(state, Outcome.ERROR, f"could not evaluate on {state.errors} subject(s): "
+                                             f"{state.first_error}")
+    if state.subjects == 0:
+        types = ", ".join(rule.resources)
+        if rule.when_absent == "fail":
+            return _result(state, Outcome.FAIL, f"no {types} in the target: the rule needs data to pass")
+        return _result(state, Outcome.NOT_APPLICABLE, f"no {types} in the target")
+    return _result(state, Outcome.PASS, None)
+
+
+def run_plan(plan: Plan, target: Target, progress: Callable[[int], None] | None = None,
+             self_assessment: bool = True) -> RunResult:
+    """Execute a plan over a target and return the result (rules in plan order)."""
+    run = Run(plan)
+    run.feed(target.items(progress))
+    return run.finish(target.inputs(), target.kind, self_assessment)

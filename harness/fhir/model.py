@@ -1,0 +1,102 @@
+"""The R4 structure table as lookups: resource types, element rows, navigation by JSON name.
+
+Both the FHIR XML reader and the ``structure`` check walk resources with the same state
+machine: a state is ``(type name, dotted path inside that type)``; a child element name
+moves to the next state, switching to the element's data type unless the element is an
+inline backbone element.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+TABLE_PATH = Path(__file__).with_name("r4_structure.json")
+INLINE_TYPES = frozenset({"BackboneElement", "Element"})
+
+
+@dataclass(frozen=True, slots=True)
+class ElementInfo:
+    """One element of a type, as the JSON format names it."""
+
+    name: str
+    min: int
+    many: bool
+    type: str
+    choice: str | None
+    state: tuple[str, str]
+
+
+class R4Model:
+    """Lookups over the generated R4 structure table."""
+
+    def __init__(self, table: dict[str, Any]) -> None:
+        self.fhir_version: str = table["fhirVersion"]
+        self.primitives: dict[str, dict[str, Any]] = table["primitives"]
+        self.aliases: dict[str, str] = table["aliases"]
+        self._types: dict[str, dict[str, Any]] = table["types"]
+        self.resource_types = frozenset(
+            name for name, t in self._types.items()
+            if t["kind"] == "resource" and not t["abstract"]
+        )
+        suffixes: dict[str, set[str]] = {}
+        for t in self._types.values():
+            for key, row in t["elements"].items():
+                if row[3]:
+                    base = row[3].rsplit(".", 1)[-1]
+                    suffixes.setdefault(base, set()).add(key.rsplit(".", 1)[-1][len(base):])
+        self.choice_suffixes = {k: frozenset(v) for k, v in suffixes.items()}
+        self.choice_names = frozenset(suffixes)
+        self._children: dict[tuple[str, str], dict[str, ElementInfo]] = {}
+
+    def is_primitive(self, type_name: str) -> bool:
+        return type_name in self.primitives
+
+    def children(self, state: tuple[str, str]) -> dict[str, ElementInfo]:
+        """Child elements of a state, keyed by JSON name (cached)."""
+        found = self._children.get(state)
+        if found is not None:
+            return found
+        type_name, rel = state
+        if type_name in self.primitives:
+            out = {
+                "id": ElementInfo("id", 0, False, "string", None, ("string", "")),
+                "extension": ElementInfo("extension", 0, True, "Extension", None, ("Extension", "")),
+            }
+            self._children[state] = out
+            return out
+        elements = self._types[type_name]["elements"]
+        prefix = f"{rel}." if rel else ""
+        out: dict[str, ElementInfo] = {}
+        for key, row in elements.items():
+            if not key.startswith(prefix):
+                continue
+            name = key[len(prefix):]
+            if "." in name:
+                continue
+            out[name] = self._info(type_name, key, name, row, elements)
+        self._children[state] = out
+        return out
+
+    def _info(self, type_name: str, key: str, name: str, row: list[Any],
+              elements: dict[str, Any]) -> ElementInfo:
+        min_, max_, etype, choice, content_ref = row
+        if content_ref is not None:
+            target = elements[content_ref]
+            return ElementInfo(name, min_, max_ == "*", target[2], None, (type_name, content_ref))
+        if etype in INLINE_TYPES and any(k.startswith(key + ".") for k in elements):
+            return ElementInfo(name, min_, max_ == "*", etype, choice, (type_name, key))
+        etype = self.aliases.get(etype, etype)
+        return ElementInfo(name, min_, max_ == "*", etype, choice, (etype, ""))
+
+    def has_type(self, type_name: str) -> bool:
+        return type_name in self._types
+
+
+@cache
+def r4() -> R4Model:
+    """The shared R4 model (loaded once per process)."""
+    return R4Model(json.loads(TABLE_PATH.read_bytes()))

@@ -1,0 +1,357 @@
+"""FHIRPath, compiled once per run: a fast native path for the common subset, fhirpathpy for the rest.
+
+fhirpathpy evaluates the whole language but costs ~100 µs per call. Rules mostly use a small
+subset (navigation, ``where``, ``exists``, equality against literals, boolean logic), so the
+expression is parsed with fhirpathpy's own parser and, when every node is in that subset,
+turned into Python closures over plain JSON. Anything outside the subset, at compile time or
+on a particular resource at run time (choice elements, primitive extensions, mixed types),
+is evaluated by fhirpathpy, so results never depend on which path ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from fhirpathpy import compile as fp_compile
+from fhirpathpy.models import models as fp_models
+from fhirpathpy.parser import parse as fp_parse
+
+from harness.fhir.model import r4
+
+Collection = list[Any]
+
+
+class FHIRPathSyntaxError(ValueError):
+    """The expression does not parse."""
+
+
+class _Unsupported(Exception):
+    """Outside the native subset: use fhirpathpy."""
+
+
+class _Fallback(Exception):
+    """This resource needs fhirpathpy (raised during native evaluation)."""
+
+
+@dataclass(slots=True)
+class _Env:
+    root: Any
+
+
+Fn = Callable[[Collection, _Env], Collection]
+_NUMERIC_LIT = frozenset("0123456789")
+
+
+class CompiledPath:
+    """A compiled FHIRPath expression; call it with a resource to get a list of values."""
+
+    __slots__ = ("_native", "_slow", "expression", "native")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self._slow: Callable[[Any], Collection] | None = None
+        try:
+            ast = fp_parse(expression)
+        except Exception as exc:  # noqa: BLE001 - the parser raises bare Exceptions on syntax errors
+            raise FHIRPathSyntaxError(f"FHIRPath does not parse: {exc}") from None
+        try:
+            self._native: Fn | None = _compile(ast)
+        except _Unsupported:
+            self._native = None
+        self.native = self._native is not None
+        if self._native is None:
+            self._slow = self._compile_slow()
+
+    def _compile_slow(self) -> Callable[[Any], Collection]:
+        try:
+            return fp_compile(self.expression, fp_models["r4"])  # type: ignore[no-any-return]
+        except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions
+            raise FHIRPathSyntaxError(f"FHIRPath does not compile: {exc}") from None
+
+    def __call__(self, resource: Any) -> Collection:
+        if self._native is not None:
+            try:
+                return self._native([resource], _Env(resource))
+            except _Fallback:
+                pass
+        if self._slow is None:
+            self._slow = self._compile_slow()
+        return list(self._slow(resource))
+
+
+@cache
+def compile_path(expression: str) -> CompiledPath:
+    """Compile (and cache) one expression."""
+    return CompiledPath(expression)
+
+
+def truth(values: Collection) -> bool | None:
+    """FHIRPath singleton evaluation to boolean: None for empty."""
+    if not values:
+        return None
+    if len(values) == 1 and isinstance(values[0], bool):
+        return values[0]
+    if len(values) == 1:
+        return True
+    raise ValueError(f"expected a single boolean, got {len(values)} items")
+
+
+# --- native compiler -----------------------------------------------------------------------
+
+def _kids(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return node.get("children", [])  # type: ignore[no-any-return]
+
+
+def _compile(node: dict[str, Any]) -> Fn:
+    ntype = node.get("type")
+    kids = _kids(node)
+    if ntype is None or ntype in ("TermExpression", "InvocationTerm", "LiteralTerm"):
+        if len(kids) != 1:
+            raise _Unsupported
+        return _compile(kids[0])
+    handler = _HANDLERS.get(ntype)
+    if handler is None:
+        raise _Unsupported
+    return handler(node)
+
+
+def _identifier(node: dict[str, Any]) -> str:
+    text: str = node["terminalNodeText"][0] if node.get("terminalNodeText") else node["text"]
+    if text.startswith("`") and text.endswith("`"):
+        text = text[1:-1]
+    return text
+
+
+def _member(node: dict[str, Any]) -> Fn:
+    name = _identifier(_kids(node)[0])
+    model = r4()
+    if name[:1].isupper() and (name in model.resource_types or name in ("Resource", "DomainResource")):
+        return _type_filter(name)
+    ext_name = "_" + name
+    suffixes = model.choice_suffixes.get(name)
+    prefix_len = len(name)
+
+    def member(focus: Collection, env: _Env) -> Collection:
+        out: Collection = []
+        for item in focus:
+            if not isinstance(item, dict):
+                continue
+            value = item.get(name)
+            if ext_name in item:
+                raise _Fallback
+            if value is None:
+                if suffixes is not None:
+                    value = _choice_value(item, name, prefix_len, suffixes)
+                if value is None:
+                    continue
+            if isinstance(value, list):
+                out.extend(v for v in value if v is not None)
+            else:
+                out.append(value)
+        return out
+
+    return member
+
+
+def _choice_value(item: dict[str, Any], name: str, prefix_len: int, suffixes: frozenset[str]) -> Any:
+    """The value of a choice element (``value`` → ``valueQuantity``…), if the item has one."""
+    for key, value in item.items():
+        if key.startswith(name) and key[prefix_len:] in suffixes:
+            if "_" + key in item:
+                raise _Fallback
+            return value
+    return None
+
+
+def _type_filter(name: str) -> Fn:
+    def type_filter(focus: Collection, env: _Env) -> Collection:
+        if name in ("Resource", "DomainResource"):
+            return [i for i in focus if isinstance(i, dict) and "resourceType" in i]
+        return [i for i in focus if isinstance(i, dict) and i.get("resourceType") == name]
+    return type_filter
+
+
+def _this(node: dict[str, Any]) -> Fn:
+    if node.get("terminalNodeText") != ["$this"]:
+        raise _Unsupported
+    return lambda focus, env: focus
+
+
+def _external(node: dict[str, Any]) -> Fn:
+    term = _kids(node)[0]
+    name = _identifier(_kids(term)[0]) if _kids(term) else ""
+    if name not in ("resource", "rootResource", "context"):
+        raise _Unsupported
+    return lambda focus, env: [env.root]
+
+
+def _external_term(node: dict[str, Any]) -> Fn:
+    return _external(node)
+
+
+def _string(node: dict[str, Any]) -> Fn:
+    raw = node["terminalNodeText"][0]
+    body = raw[1:-1]
+    if "\\" in body or (body[:4].isdigit() and len(body) >= 4):
+        raise _Unsupported  # escapes and date-like strings: leave conversions to fhirpathpy
+    return lambda focus, env: [body]
+
+
+def _boolean(node: dict[str, Any]) -> Fn:
+    value = node["terminalNodeText"][0] == "true"
+    return lambda focus, env: [value]
+
+
+def _number(node: dict[str, Any]) -> Fn:
+    raw = node["terminalNodeText"][0]
+    if not raw or not set(raw) <= _NUMERIC_LIT:
+        raise _Unsupported
+    value = int(raw)
+    return lambda focus, env: [value]
+
+
+def _paren(node: dict[str, Any]) -> Fn:
+    return _compile(_kids(node)[0])
+
+
+def _invocation(node: dict[str, Any]) -> Fn:
+    left_node, right_node = _kids(node)
+    left = _compile(left_node)
+    if right_node.get("type") == "MemberInvocation":
+        right = _member(right_node)
+    elif right_node.get("type") == "FunctionInvocation":
+        right = _function(right_node)
+    else:
+        raise _Unsupported
+
+    def invoke(focus: Collection, env: _Env) -> Collection:
+        return right(left(focus, env), env)
+
+    return invoke
+
+
+def _scalar(value: Any) -> Any:
+    if isinstance(value, (dict, list, float)):
+        raise _Fallback
+    return value
+
+
+def _equality(node: dict[str, Any]) -> Fn:
+    op = node["terminalNodeText"][0]
+    if op not in ("=", "!="):
+        raise _Unsupported
+    left, right = (_compile(k) for k in _kids(node))
+    negate = op == "!="
+
+    def equal(focus: Collection, env: _Env) -> Collection:
+        a, b = left(focus, env), right(focus, env)
+        if not a or not b:
+            return []
+        if len(a) != 1 or len(b) != 1:
+            raise _Fallback
+        x, y = _scalar(a[0]), _scalar(b[0])
+        if type(x) is not type(y):
+            raise _Fallback
+        return [(x == y) != negate]
+
+    return equal
+
+
+def _bool_operand(values: Collection) -> bool | None:
+    if not values:
+        return None
+    if len(values) == 1 and isinstance(values[0], bool):
+        return values[0]
+    raise _Fallback
+
+
+def _logic(node: dict[str, Any]) -> Fn:
+    op = node["terminalNodeText"][0]
+    left, right = (_compile(k) for k in _kids(node))
+
+    def combine(focus: Collection, env: _Env) -> Collection:
+        a = _bool_operand(left(focus, env))
+        if op == "and" and a is False:
+            return [False]
+        if op == "or" and a is True:
+            return [True]
+        if op == "implies" and a is False:
+            return [True]
+        b = _bool_operand(right(focus, env))
+        if op == "and":
+            result = False if b is False else (True if a and b else None)
+        elif op == "or":
+            result = True if b is True else (False if a is False and b is False else None)
+        elif op == "xor":
+            result = None if a is None or b is None else a != b
+        else:  # implies, a is True or None
+            result = True if b is True else (b if a is True else None)
+        return [] if result is None else [result]
+
+    return combine
+
+
+
+def _function(node: dict[str, Any]) -> Fn:
+    functn = _kids(node)[0]
+    kids = _kids(functn)
+    name = _identifier(kids[0])
+    params = [_compile(p) for p in _kids(kids[1])] if len(kids) > 1 else []
+    if name == "where" and len(params) == 1:
+        crit = params[0]
+        return lambda focus, env: [
+            item for item in focus if _criteria_true(crit([item], env))
+        ]
+    if name == "exists" and len(params) <= 1:
+        if params:
+            crit = params[0]
+            return lambda focus, env: [any(_criteria_true(crit([i], env)) for i in focus)]
+        return lambda focus, env: [bool(focus)]
+    if name == "all" and len(params) == 1:
+        crit = params[0]
+        return lambda focus, env: [all(_criteria_true(crit([i], env)) for i in focus)]
+    if params:
+        raise _Unsupported
+    simple: dict[str, Fn] = {
+        "empty": lambda focus, env: [not focus],
+        "count": lambda focus, env: [len(focus)],
+        "first": lambda focus, env: focus[:1],
+        "last": lambda focus, env: focus[-1:],
+        "not": _not,
+    }
+    if name not in simple:
+        raise _Unsupported
+    return simple[name]
+
+
+def _criteria_true(values: Collection) -> bool:
+    if not values:
+        return False
+    if len(values) == 1 and isinstance(values[0], bool):
+        return values[0]
+    raise _Fallback
+
+
+def _not(focus: Collection, env: _Env) -> Collection:
+    value = _bool_operand(focus)
+    return [] if value is None else [not value]
+
+
+_HANDLERS: dict[str, Callable[[dict[str, Any]], Fn]] = {
+    "MemberInvocation": _member,
+    "ThisInvocation": _this,
+    "ExternalConstantTerm": _external_term,
+    "StringLiteral": _string,
+    "BooleanLiteral": _boolean,
+    "NumberLiteral": _number,
+    "ParenthesizedTerm": _paren,
+    "InvocationExpression": _invocation,
+    "EqualityExpression": _equality,
+    "AndExpression": _logic,
+    "OrExpression": _logic,
+    "ImpliesExpression": _logic,
+    "FunctionInvocation": _function,
+}

@@ -1,0 +1,1 @@
+"""Rule packs: load, validate, hash and select the rules in force."""

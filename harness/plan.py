@@ -1,0 +1,93 @@
+"""A plan: the rules in force for one run, compiled once and grouped by resource type."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.checks import REGISTRY, CheckKind, Registry, RuleContext
+from harness.fhirpath import CompiledPath, compile_path
+from harness.packs.model import Pack, Rule
+from harness.suites import Catalogue, Suite, in_force
+
+
+@dataclass(slots=True)
+class CompiledRule:
+    rule: Rule
+    kind: CheckKind | None
+    where: CompiledPath | None = None
+    select: CompiledPath | None = None
+    check: Any = None
+    factory: Any = None
+    broken: str | None = None
+
+    @property
+    def scope(self) -> str:
+        return self.kind.scope if self.kind else "broken"
+
+
+@dataclass
+class Plan:
+    suite: Suite
+    as_of: dt.date
+    target_kind: str
+    packs: list[Pack]
+    rules: list[CompiledRule]
+    _by_type: dict[str, list[CompiledRule]] = field(default_factory=dict)
+    _dataset_by_type: dict[str, list[tuple[CompiledRule, bool]]] = field(default_factory=dict)
+
+    def resource_rules(self, rtype: str) -> list[CompiledRule]:
+        """Value- and resource-level rules that read this type (computed once per type)."""
+        found = self._by_type.get(rtype)
+        if found is None:
+            found = [cr for cr in self.rules if cr.scope in ("value", "resource")
+                     and ("*" in cr.rule.resources or rtype in cr.rule.resources)]
+            self._by_type[rtype] = found
+        return found
+
+    def dataset_rules(self, rtype: str) -> list[tuple[CompiledRule, bool]]:
+        """Dataset-level rules that read this type, each with whether the type is a subject."""
+        found = self._dataset_by_type.get(rtype)
+        if found is None:
+            found = []
+            for cr in self.rules:
+                if cr.scope != "dataset" or cr.kind is None:
+                    continue
+                subject = "*" in cr.rule.resources or rtype in cr.rule.resources
+                reads = list(cr.kind.reads(cr.rule.check)) if cr.kind.reads else []
+                if subject or "*" in reads or rtype in reads:
+                    found.append((cr, subject))
+            self._dataset_by_type[rtype] = found
+        return found
+
+
+def compile_rule(rule: Rule, registry: Registry, terminology: Any) -> CompiledRule:
+    """Compile a rule; a failure makes a 'broken' rule whose result will be an error."""
+    try:
+        kind = registry.get(rule.kind)
+    except KeyError as exc:
+        return CompiledRule(rule, None, broken=str(exc.args[0]))
+    compiled = CompiledRule(rule, kind)
+    try:
+        compiled.where = compile_path(rule.where) if rule.where else None
+        compiled.select = compile_path(rule.select) if rule.select else None
+        params = {k: v for k, v in rule.check.items() if k != "kind"}
+        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology))
+    except Exception as exc:  # noqa: BLE001 - any compile failure becomes this rule's 'error'
+        compiled.broken = f"rule could not be compiled: {exc}"
+        return compiled
+    if kind.scope == "dataset":
+        compiled.factory = built
+    else:
+        compiled.check = built
+    return compiled
+
+
+def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: str,
+               registry: Registry = REGISTRY, terminology: Any = None) -> Plan:
+    rules = in_force(catalogue.rules_for(suite), as_of, target_kind)
+    packs_used = sorted({r.pack for r in rules})
+    all_packs = catalogue.packs()
+    compiled = [compile_rule(r, registry, terminology) for r in rules]
+    return Plan(suite, as_of, target_kind, [all_packs[p] for p in packs_used], compiled)

@@ -1,0 +1,1 @@
+"""Renderings of a run: the canonical report document and the formats derived from it."""

@@ -1,0 +1,91 @@
+"""The canonical report: one deterministic JSON document per run.
+
+Same inputs give the same bytes apart from ``run.id`` and the timestamps: keys are sorted,
+rules keep plan order, findings are sorted and carry ids derived from their content.
+Every other format (JUnit, console) is rendered from this document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from harness.decision import Decision
+from harness.results import Finding, RunResult
+
+SCHEMA_ID = "care-assure/report/v1"
+SELF_ASSESSMENT = ("This is a supplier self-assessment produced with care-assure. It is not an "
+                   "accreditation decision of the assurance team.")
+
+
+def finding_id(f: Finding) -> str:
+    text = "\x1f".join(str(x) for x in f.sort_key())
+    return "F-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _finding(f: Finding) -> dict[str, Any]:
+    loc = f.location
+    return {
+        "id": finding_id(f), "rule": f.rule, "resource_type": f.resource_type, "resource_id": f.resource_id,
+        "location": str(loc) if loc else None,
+        "file": loc.file if loc else None, "line": loc.line if loc else None,
+        "pointer": loc.pointer if loc else None,
+        "path": f.path, "message": f.message, "code": f.code, "kind": "error" if f.error else "failure",
+    }
+
+
+def build_report(result: RunResult, decision: Decision, *, title: str, started: dt.datetime,
+                 finished: dt.datetime, run_id: str | None = None) -> dict[str, Any]:
+    outcomes = Counter(r.outcome.value for r in result.rules)
+    rules = [{
+        "id": r.rule, "pack": r.pack, "title": r.title, "level": r.level.value, "outcome": r.outcome.value,
+        "standard": r.standard, "clause": r.clause, "remediation": r.remediation, "message": r.message,
+        "counts": {"subjects": r.subjects, "failed": r.failed, "errors": r.errors,
+                   "findings_shown": len(r.findings)},
+    } for r in result.rules]
+    return {
+        "schema": SCHEMA_ID,
+        "run": {
+            "id": run_id or str(uuid.uuid4()),
+            "started": started.isoformat(timespec="seconds"),
+            "finished": finished.isoformat(timespec="seconds"),
+            "suite": {"id": result.suite, "version": result.suite_version, "title": title},
+            "as_of": result.as_of,
+            "assessment": {"kind": "self-assessment", "statement": SELF_ASSESSMENT}
+            if result.self_assessment else {"kind": "certification", "statement": ""},
+            "target": {"kind": result.target_kind,
+                       "inputs": [{"path": i.path, "sha256": i.sha256, "size": i.size} for i in result.inputs]},
+            "harness": {"name": "care-assure", "version": result.harness_version},
+            "packs": result.packs,
+            "resources_read": result.resources_read,
+            "resource_counts": result.resource_counts,
+        },
+        "decision": {
+            "outcome": decision.outcome,
+            "reasons": [vars_of(x) for x in decision.reasons],
+            "warnings": [vars_of(x) for x in decision.warnings],
+        },
+        "rules": rules,
+        "findings": [_finding(f) for f in result.findings()],
+        "summary": {
+            "rules": len(result.rules),
+            "outcomes": {o: outcomes.get(o, 0) for o in
+                         ("pass", "fail", "error", "not-applicable", "waived", "manual")},
+            "failures": sum(r.failed for r in result.rules),
+            "errors": sum(r.errors for r in result.rules),
+            "resources": result.resources_read,
+        },
+    }
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def dumps(report: dict[str, Any]) -> bytes:
+    return orjson.dumps(report, option=orjson.OPT_SORT_KEYS | orjson.OPT_INDENT_2) + b"\n"

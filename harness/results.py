@@ -1,0 +1,134 @@
+"""The one result model: findings, rule results and the run result.
+
+Every front end (console, report.json, JUnit, pytest items) renders these and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Outcome(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    NOT_APPLICABLE = "not-applicable"
+    WAIVED = "waived"
+    MANUAL = "manual"
+
+    @property
+    def counts_as_met(self) -> bool:
+        """Only these outcomes count towards accreditation."""
+        return self in (Outcome.PASS, Outcome.NOT_APPLICABLE, Outcome.WAIVED)
+
+
+class Level(StrEnum):
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a resource came from: a file and line (and pointer inside it), or a request."""
+
+    file: str | None = None
+    line: int | None = None
+    pointer: str | None = None
+    request: str | None = None
+
+    def __str__(self) -> str:
+        if self.request:
+            return self.request
+        text = self.file or ""
+        if self.line is not None:
+            text += f":{self.line}"
+        if self.pointer:
+            text += f"#{self.pointer}"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """What a check says about one subject: a message, the element path, a FHIR issue code."""
+
+    message: str
+    path: str | None = None
+    code: str = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One failure (or evaluation error) of one rule on one subject."""
+
+    rule: str
+    message: str
+    resource_type: str | None = None
+    resource_id: str | None = None
+    location: Location | None = None
+    path: str | None = None
+    code: str = "invalid"
+    error: bool = False
+
+    def sort_key(self) -> tuple[Any, ...]:
+        loc = self.location or Location()
+        return (self.rule, loc.file or "", loc.line or 0, loc.pointer or "", loc.request or "",
+                self.resource_type or "", self.resource_id or "", self.path or "", self.message)
+
+
+@dataclass(slots=True)
+class RuleResult:
+    """The outcome of one rule over the whole target."""
+
+    rule: str
+    pack: str
+    level: Level
+    title: str
+    standard: str
+    clause: str
+    remediation: str
+    outcome: Outcome
+    subjects: int = 0
+    failed: int = 0
+    errors: int = 0
+    message: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def findings_truncated(self) -> bool:
+        return len(self.findings) < self.failed + self.errors
+
+
+@dataclass(frozen=True, slots=True)
+class InputFile:
+    path: str
+    sha256: str
+    size: int
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One execution of a suite on one target."""
+
+    suite: str
+    suite_version: str
+    as_of: str
+    target_kind: str
+    inputs: list[InputFile]
+    packs: list[dict[str, str]]
+    rules: list[RuleResult]
+    resources_read: int
+    resource_counts: dict[str, int]
+    harness_version: str
+    self_assessment: bool = True
+
+    def rule(self, rule_id: str) -> RuleResult:
+        for r in self.rules:
+            if r.rule == rule_id:
+                return r
+        raise KeyError(rule_id)
+
+    def findings(self) -> list[Finding]:
+        return sorted((f for r in self.rules for f in r.findings), key=Finding.sort_key)

@@ -1,0 +1,68 @@
+"""One call from a suite name and a target to a decision and its report; front ends use this."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.decision import Decision, decide
+from harness.engine import Target, run_plan
+from harness.errors import ConfigurationError
+from harness.plan import build_plan
+from harness.reports.canonical import build_report, dumps
+from harness.reports.junit import render_junit
+from harness.results import RunResult
+from harness.suites import Catalogue, Suite
+from harness.terminology import Terminology
+
+FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
+    "json": ("report.json", dumps),
+    "junit": ("junit.xml", render_junit),
+}
+
+
+@dataclass
+class Assessment:
+    suite: Suite
+    result: RunResult
+    decision: Decision
+    report: dict[str, Any]
+
+
+def parse_formats(text: str) -> list[str]:
+    formats = [f.strip() for f in text.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise ConfigurationError(f"unknown report format(s): {', '.join(unknown) or '(none)'}; "
+                                 f"choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
+           extra_pack_dirs: Iterable[Path] = (), package_dir: Path | None = None,
+           progress: Callable[[int], None] | None = None) -> Assessment:
+    catalogue = Catalogue.default(extra_pack_dirs)
+    suite = catalogue.suite(suite_ref)
+    terminology = Terminology.from_directory(package_dir) if package_dir else None
+    as_of = as_of or dt.date.today()
+    plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology)
+    started = dt.datetime.now(dt.UTC)
+    result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self")
+    decision = decide(result.rules, suite.policy)
+    report = build_report(result, decision, title=suite.title, started=started,
+                          finished=dt.datetime.now(dt.UTC))
+    return Assessment(suite, result, decision, report)
+
+
+def write_reports(assessment: Assessment, out_dir: Path, formats: list[str]) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt in formats:
+        name, render = FORMATS[fmt]
+        path = out_dir / name
+        path.write_bytes(render(assessment.report))
+        written.append(path)
+    return written

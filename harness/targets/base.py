@@ -1,0 +1,25 @@
+"""What every target yields: a resource with its location, or a read error with its location."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.results import Location
+
+
+@dataclass(slots=True)
+class Located:
+    """One resource and where it came from."""
+
+    resource: dict[str, Any]
+    location: Location
+    full_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """A part of the target that could not be read; the run goes on without it."""
+
+    location: Location
+    message: str

@@ -1,0 +1,167 @@
+"""Streaming readers for one export file: NDJSON, FHIR JSON (Bundle or resource), FHIR XML.
+
+Each reader takes a binary stream and a display name and yields ``Located`` resources and
+``ReadError`` records; nothing is held beyond the current resource (or Bundle entry).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import IO, Any
+
+import ijson
+import orjson
+from lxml import etree
+
+from harness.fhir.xml import FHIR_NS, XmlConversionError, local_name, resource_to_json
+from harness.results import Location
+from harness.targets.base import Located, ReadError
+
+Item = Located | ReadError
+
+
+def _resource_error(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return f"expected a JSON object (a FHIR resource), found {type(value).__name__}"
+    rtype = value.get("resourceType")
+    if not isinstance(rtype, str) or not rtype:
+        return "object has no 'resourceType', so it is not a FHIR resource"
+    return None
+
+
+def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
+    """One resource per line; blank lines are allowed and skipped."""
+    for lineno, raw in enumerate(stream, 1):
+        if not raw.strip():
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            yield ReadError(Location(name, lineno), f"line is not valid JSON: {exc}")
+            continue
+        problem = _resource_error(value)
+        if problem:
+            yield ReadError(Location(name, lineno), problem)
+            continue
+        yield Located(value, Location(name, lineno))
+
+
+def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
+    """A FHIR JSON document: a Bundle (streamed entry by entry) or one resource."""
+    try:
+        events = ijson.parse(stream, use_float=True)
+        builder: Any = None
+        depth_prefix = ""
+        index = -1
+        top_type: str | None = None
+        for prefix, event, value in events:
+            if prefix == "resourceType" and event == "string":
+                top_type = value
+            if prefix == "entry.item" and event == "start_map":
+                index += 1
+                builder = ijson.ObjectBuilder()
+                depth_prefix = prefix
+            if builder is not None:
+                builder.event(event, value)
+                if prefix == depth_prefix and event == "end_map":
+                    yield from _entry(builder.value, name, index)
+                    builder = None
+                continue
+            if prefix == "" and event == "end_map":
+                break
+    except ijson.common.IncompleteJSONError as exc:
+        yield ReadError(Location(name), f"file is not valid JSON: {exc}")
+        return
+    if index >= 0 and top_type not in (None, "Bundle"):
+        yield ReadError(Location(name), f"'entry' found in a {top_type}, which is not a Bundle")
+    if index < 0:
+        yield from _single(stream, name, top_type)
+
+
+def _single(stream: IO[bytes], name: str, top_type: str | None) -> Iterator[Item]:
+    """A JSON file that is not a Bundle with entries: re-read it whole (single resource)."""
+    if not hasattr(stream, "seek"):
+        yield ReadError(Location(name), "cannot re-read a non-seekable JSON stream")
+        return
+    stream.seek(0)
+    try:
+        value = orjson.loads(stream.read())
+    except orjson.JSONDecodeError as exc:
+        yield ReadError(Location(name, exc.lineno), f"file is not valid JSON: {exc}")
+        return
+    problem = _resource_error(value)
+    if problem:
+        yield ReadError(Location(name, 1), problem)
+        return
+    if value["resourceType"] == "Bundle":
+        return  # an empty Bundle: nothing to test
+    yield Located(value, Location(name, 1))
+
+
+def _entry(entry: Any, name: str, index: int) -> Iterator[Item]:
+    pointer = f"/entry/{index}/resource"
+    if not isinstance(entry, dict) or "resource" not in entry:
+        yield ReadError(Location(name, pointer=f"/entry/{index}"), "Bundle entry has no resource")
+        return
+    resource = entry["resource"]
+    problem = _resource_error(resource)
+    if problem:
+        yield ReadError(Location(name, pointer=pointer), problem)
+        return
+    full_url = entry.get("fullUrl")
+    yield Located(resource, Location(name, pointer=pointer), full_url if isinstance(full_url, str) else None)
+
+
+_BUNDLE = "{" + FHIR_NS + "}Bundle"
+_ENTRY = "{" + FHIR_NS + "}entry"
+_RESOURCE = "{" + FHIR_NS + "}resource"
+_FULLURL = "{" + FHIR_NS + "}fullUrl"
+
+
+def read_xml(stream: IO[bytes], name: str) -> Iterator[Item]:
+    """A FHIR XML document: a Bundle (streamed entry by entry) or one resource."""
+    context = etree.iterparse(stream, events=("start", "end"), remove_blank_text=True,
+                              resolve_entities=False, no_network=True, huge_tree=False)
+    depth = 0
+    root_is_bundle = False
+    index = -1
+    try:
+        for event, elem in context:
+            if event == "start":
+                depth += 1
+                if depth == 1:
+                    root_is_bundle = elem.tag == _BUNDLE
+                continue
+            depth -= 1
+            if root_is_bundle and depth == 1 and elem.tag == _ENTRY:
+                index += 1
+                yield from _xml_entry(elem, name, index)
+                elem.clear()
+                while elem.getprevious() is not None:
+                    del elem.getparent()[0]
+            elif depth == 0 and not root_is_bundle:
+                yield _xml_resource(elem, name, None, None)
+    except etree.XMLSyntaxError as exc:
+        yield ReadError(Location(name, exc.lineno), f"file is not well-formed XML: {exc.msg}")
+
+
+def _xml_entry(entry: Any, name: str, index: int) -> Iterator[Item]:
+    holder = entry.find(_RESOURCE)
+    pointer = f"/entry/{index}/resource"
+    inner = [c for c in holder if isinstance(c.tag, str)] if holder is not None else []
+    if len(inner) != 1:
+        yield ReadError(Location(name, entry.sourceline, f"/entry/{index}"),
+                        "Bundle entry must hold exactly one resource")
+        return
+    full = entry.find(_FULLURL)
+    full_url = full.get("value") if full is not None else None
+    yield _xml_resource(inner[0], name, pointer, full_url)
+
+
+def _xml_resource(elem: Any, name: str, pointer: str | None, full_url: str | None) -> Item:
+    location = Location(name, elem.sourceline, pointer)
+    try:
+        local_name(elem)
+        return Located(resource_to_json(elem), location, full_url)
+    except XmlConversionError as exc:
+        return ReadError(Location(name, exc.line or elem.sourceline, pointer), str(exc))
