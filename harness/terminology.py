@@ -19,6 +19,7 @@ from harness.errors import ConfigurationError, Problem
 from harness.fhir.xml import XmlConversionError, resource_to_json
 
 Code = tuple[str, str]
+_F = "{http://hl7.org/fhir}"
 
 
 class NotExpandable(Exception):
@@ -121,7 +122,11 @@ def _read(path: Path) -> dict[str, Any] | None:
         if path.suffix.lower() == ".json":
             data = orjson.loads(path.read_bytes())
         else:
+            with path.open("rb") as f:
+                _, root = next(etree.iterparse(f, events=("start",)))
+                if root.tag not in (_F + "ValueSet", _F + "CodeSystem"):
+                    return None
             data = resource_to_json(etree.parse(str(path)).getroot())
-    except (orjson.JSONDecodeError, etree.XMLSyntaxError, XmlConversionError) as exc:
+    except (orjson.JSONDecodeError, etree.XMLSyntaxError, XmlConversionError, StopIteration) as exc:
         raise ConfigurationError(Problem(f"cannot read package file: {exc}", str(path))) from None
     return data if isinstance(data, dict) and data.get("resourceType") in ("ValueSet", "CodeSystem") else None

@@ -1,0 +1,22 @@
+"""Shared test fixtures: where the shared data lives, and helpers that run the real engine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CARE_ASSURE_SHARED", ROOT.parent / "shared")).resolve()
+DATA = SHARED / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not DATA.is_dir():
+        raise pytest.UsageError(f"shared data not found at {DATA}; set CARE_ASSURE_SHARED")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA

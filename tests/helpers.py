@@ -1,0 +1,71 @@
+"""Helpers for tests: run a suite (or a single ad-hoc pack) through the real engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.decision import decide
+from harness.plan import build_plan
+from harness.results import RunResult
+from harness.runner import Assessment, assess
+from harness.suites import Catalogue, load_suite
+from harness.targets.export import ExportTarget
+
+AS_OF = dt.date(2026, 11, 1)
+
+
+def write_ndjson(path: Path, resources: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in resources))
+    return path
+
+
+def run_suite(export: Path, suite: str = "asl-dscr-core", **kw: Any) -> Assessment:
+    return assess(suite, ExportTarget([export]), as_of=kw.pop("as_of", AS_OF), **kw)
+
+
+def one_pack_run(tmp_path: Path, rules_yaml: str, resources: list[dict[str, Any]],
+                 terminology: Any = None, as_of: dt.date = AS_OF) -> RunResult:
+    """Run an ad-hoc pack (rules given as YAML) over resources, through the real engine."""
+    packs = tmp_path / "packs"
+    packs.mkdir(exist_ok=True)
+    (packs / "test.yaml").write_text(
+        "pack: test.pack\ntitle: Test\nversion: 1.0.0\n"
+        "standards: [{id: T, title: Test standard, version: '1'}]\n"
+        "rules:\n" + textwrap.indent(textwrap.dedent(rules_yaml), "  "), encoding="utf-8")
+    suite_path = tmp_path / "suite.yaml"
+    suite_path.write_text("suite: test\ntitle: Test\nversion: 1.0.0\npacks: [{pack: test.pack}]\n"
+                          "policy: {blocking_levels: [MUST]}\n", encoding="utf-8")
+    catalogue = Catalogue([packs])
+    suite = load_suite(suite_path)
+    plan = build_plan(suite, catalogue, as_of, "export", terminology=terminology)
+    export = write_ndjson(tmp_path / "export" / "data.ndjson", resources)
+    from harness.engine import run_plan
+    result = run_plan(plan, ExportTarget([export]))
+    decide(result.rules, suite.policy)
+    return result
+
+
+RULE = """\
+- id: {id}
+  title: test rule
+  level: MUST
+  standard: T
+  clause: c
+  applies_to: [export]
+  effective_from: 2020-01-01
+  resource: {resource}
+  remediation: fix it
+"""
+
+
+def rule_yaml(rule_id: str = "T-RULE-001", resource: str = "Patient", **fields: str) -> str:
+    text = RULE.format(id=rule_id, resource=resource)
+    for key, value in fields.items():
+        text += f"  {key}: {value}\n"
+    return text
