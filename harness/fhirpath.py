@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from antlr4 import CommonTokenStream, InputStream, ParseTreeWalker, Token
+from antlr4.error.ErrorListener import ErrorListener
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.models import models as fp_models
-from fhirpathpy.parser import parse as fp_parse
+from fhirpathpy.parser.ASTPathListener import ASTPathListener
+from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
+from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
 
 from harness.fhir.model import r4
 
@@ -26,6 +30,29 @@ Collection = list[Any]
 
 class FHIRPathSyntaxError(ValueError):
     """The expression does not parse."""
+
+
+class _StrictErrors(ErrorListener):  # type: ignore[misc]
+    def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
+        raise FHIRPathSyntaxError(f"FHIRPath does not parse at column {column + 1}: {msg}")
+
+
+def parse_strict(expression: str) -> dict[str, Any]:
+    """Parse with fhirpathpy's grammar, but fail on any syntax error (its own parser recovers)."""
+    lexer = FHIRPathLexer(InputStream(expression))
+    lexer.removeErrorListeners()
+    lexer.addErrorListener(_StrictErrors())
+    parser = FHIRPathParser(CommonTokenStream(lexer))
+    parser.buildParseTrees = True
+    parser.removeErrorListeners()
+    parser.addErrorListener(_StrictErrors())
+    listener = ASTPathListener()
+    tree = parser.expression()
+    if parser.getCurrentToken().type != Token.EOF:
+        token = parser.getCurrentToken()
+        raise FHIRPathSyntaxError(f"FHIRPath does not parse: unexpected '{token.text}' at column {token.column + 1}")
+    ParseTreeWalker().walk(listener, tree)
+    return listener.parentStack[0]  # type: ignore[no-any-return]
 
 
 class _Unsupported(Exception):
@@ -54,8 +81,10 @@ class CompiledPath:
         self.expression = expression
         self._slow: Callable[[Any], Collection] | None = None
         try:
-            ast = fp_parse(expression)
-        except Exception as exc:  # noqa: BLE001 - the parser raises bare Exceptions on syntax errors
+            ast = parse_strict(expression)
+        except FHIRPathSyntaxError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the lexer raises bare exceptions on bad characters
             raise FHIRPathSyntaxError(f"FHIRPath does not parse: {exc}") from None
         try:
             self._native: Fn | None = _compile(ast)

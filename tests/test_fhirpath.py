@@ -1,0 +1,92 @@
+"""FHIRPath: the official R4 suite through our compiler, and the native path against fhirpathpy.
+
+Cases fhirpathpy does not pass are listed in ``data/fhirpath-r4-gaps.txt`` and run as strict
+xfails; cases that read the clock are skipped. Wherever our native fast path accepts an
+expression, its result must equal fhirpathpy's on the same input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhirpathpy import compile as fp_compile
+from fhirpathpy.models import models
+
+from harness.fhirpath import CompiledPath, FHIRPathSyntaxError, compile_path
+from tests.fhirpath_cases import Case, cases, load_input, matches
+
+GAPS = {line.strip() for line in (Path(__file__).parent / "data" / "fhirpath-r4-gaps.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")}
+CASES = cases()
+CLOCK = ("now()", "today()", "timeOfDay()")
+
+
+def _params() -> list[Any]:
+    out = []
+    for i, case in enumerate(CASES):
+        marks: list[Any] = []
+        if any(t in case.expression for t in CLOCK):
+            marks.append(pytest.mark.skip(reason="depends on the clock at run time"))
+        elif f"{i:03d}-{case.name}" in GAPS:
+            marks.append(pytest.mark.xfail(strict=True, reason="fhirpathpy does not pass this case"))
+        out.append(pytest.param(case, id=f"{i:03d}-{case.name}", marks=marks))
+    return out
+
+
+def test_suite_is_complete() -> None:
+    assert len(CASES) == 935
+    assert len(GAPS) < 200  # most of the suite is handled
+
+
+@pytest.mark.parametrize("case", _params())
+def test_official_r4_case(case: Case) -> None:
+    resource = load_input(case.inputfile)
+    if case.invalid:
+        with pytest.raises((FHIRPathSyntaxError, Exception)):  # noqa: PT011 - any evaluation error is expected
+            CompiledPath(case.expression)(resource)
+        return
+    result = CompiledPath(case.expression)(resource)
+    assert matches(case, result), f"{case.expression} gave {result!r}, expected {case.outputs!r}"
+
+
+def _native_cases() -> list[Any]:
+    out = []
+    for i, case in enumerate(CASES):
+        try:
+            compiled = CompiledPath(case.expression)
+        except FHIRPathSyntaxError:
+            continue
+        if compiled.native:
+            out.append(pytest.param(case, id=f"{i:03d}-{case.name}"))
+    return out
+
+
+@pytest.mark.parametrize("case", _native_cases())
+def test_native_path_agrees_with_fhirpathpy(case: Case) -> None:
+    resource = load_input(case.inputfile)
+    try:
+        expected: Any = list(fp_compile(case.expression, models["r4"])(resource))
+    except Exception as exc:  # noqa: BLE001 - we compare error-ness, whatever the type
+        expected = type(exc)
+    try:
+        got: Any = CompiledPath(case.expression)(resource)
+    except Exception as exc:  # noqa: BLE001
+        got = type(exc)
+    if isinstance(expected, type):
+        assert isinstance(got, type), f"fhirpathpy raised {expected.__name__}, native gave {got!r}"
+    else:
+        assert got == expected
+
+
+def test_native_subset_covers_rule_shapes() -> None:
+    for expr in ("identifier.where(system = 'x').value", "active.empty() or active = true",
+                 "status = 'not-done' implies statusReason.exists()", "code.coding.where(system = 'y')",
+                 "medication.coding.system", "Patient.name.given.first()"):
+        assert compile_path(expr).native, expr
+
+
+def test_syntax_error_is_reported() -> None:
+    with pytest.raises(FHIRPathSyntaxError, match="does not"):
+        CompiledPath("name.where(")
