@@ -132,10 +132,17 @@ def _lint_resources(resources: tuple[str, ...], problem: Any) -> None:
 
 
 def _lint_fhirpath(expression: str, problem: Any, *ptr: Any) -> None:
+    """The expression parses, and evaluates on an empty resource (catches unknown functions and arity)."""
+    where = ".".join(str(p) for p in ptr)
     try:
-        compile_path(expression)
+        compiled = compile_path(expression)
     except FHIRPathSyntaxError as exc:
-        problem(f"{'.'.join(ptr)}: {exc}: {expression}", *ptr)
+        problem(f"{where}: {exc}: {expression}", *ptr)
+        return
+    try:
+        compiled({"resourceType": "Basic"})
+    except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for bad calls
+        problem(f"{where}: FHIRPath does not evaluate ({exc}): {expression}", *ptr)
 
 
 def _lint_check(r: dict[str, Any], registry: Registry, problem: Any) -> None:
