@@ -112,12 +112,21 @@ class Run:
             for cr, is_subject in plan.dataset_rules(rtype):
                 state = states[cr.rule.id]
                 try:
-                    subject = is_subject and (cr.where is None or cr.where(resource) == [True])
+                    subject = is_subject and _matches(cr, resource)
                     state.accumulator.observe(resource, item.location, item.full_url, subject)
                 except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
                     state.add(Issue(f"check raised {type(exc).__name__}: {exc}", None, "exception"),
                               resource, item.location, None, error=True)
         self.resources = self.read_state.subjects
+
+    def merge(self, other: Run) -> None:
+        """Fold another run of the same plan (another shard of the target) into this one."""
+        for rule_id, state in self.states.items():
+            state.merge(other.states[rule_id])
+        self.read_state.merge(other.read_state)
+        for rtype, n in other.counts.items():
+            self.counts[rtype] = self.counts.get(rtype, 0) + n
+        self.resources += other.resources
 
     def finish(self, inputs: list[InputFile], target_kind: str, self_assessment: bool) -> RunResult:
         results = [_read_result(self.read_state)]
@@ -133,9 +142,21 @@ class Run:
         )
 
 
+def _matches(cr: CompiledRule, resource: dict[str, Any]) -> bool:
+    """Whether the rule's ``where`` holds; a non-boolean answer is an error, not a no."""
+    if cr.where is None:
+        return True
+    answer = cr.where(resource)
+    if answer == [True]:
+        return True
+    if answer and answer != [False]:
+        raise ValueError(f"where '{cr.rule.where}' must give one boolean, gave {answer[:3]!r}")
+    return False
+
+
 def _apply(cr: CompiledRule, state: RuleState, resource: dict[str, Any], location: Location) -> None:
     try:
-        if cr.where is not None and cr.where(resource) != [True]:
+        if not _matches(cr, resource):
             return
         state.subjects += 1
         if cr.scope == "value":

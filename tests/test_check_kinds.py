@@ -220,4 +220,5 @@ def test_unique_kind(tmp_path: Path) -> None:
         patient("d", "9990000018")])
     got, findings = outcome(result)
     assert got == Outcome.FAIL
-    assert findings == [("b", "NHS number is the same as on Patient/a (data.ndjson:1)")]
+    assert findings == [("a", "NHS number is the same as on Patient/b (data.ndjson:2)"),
+                        ("b", "NHS number is the same as on Patient/a (data.ndjson:1)")]

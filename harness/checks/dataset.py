@@ -209,10 +209,11 @@ def exists_per(params: dict[str, Any], ctx: RuleContext) -> Callable[[], ExistsP
 
 @dataclass
 class UniqueAccumulator:
+    """Subjects by key value; every subject whose key is shared is reported (order-independent)."""
+
     key: Any
     label: str
-    first: dict[Any, Subject] = field(default_factory=dict)
-    dupes: list[tuple[Any, Subject]] = field(default_factory=list)
+    seen: dict[Any, list[Subject]] = field(default_factory=dict)
     subjects: int = 0
     overflow: int = 0
 
@@ -223,27 +224,27 @@ class UniqueAccumulator:
         self.subjects += 1
         subject = subject_of(resource, location)
         for value in dict.fromkeys(_hashable(v) for v in self.key(resource)):
-            if value in self.first:
-                self.dupes.append((value, subject))
-            else:
-                self.first[value] = subject
+            self.seen.setdefault(value, []).append(subject)
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, UniqueAccumulator)
         self.subjects += other.subjects
-        for value, subject in other.first.items():
-            if value in self.first:
-                self.dupes.append((value, subject))
-            else:
-                self.first[value] = subject
-        self.dupes.extend(other.dupes)
+        for value, subjects in other.seen.items():
+            self.seen.setdefault(value, []).extend(subjects)
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
-        for value, subject in self.dupes:
-            other = self.first[value]
-            where = f" ({other.location})" if other.location else ""
-            yield Issue(f"{self.label} is the same as on {other.resource_type}/{other.resource_id}{where}",
-                        None, "duplicate"), subject
+        shared = [sorted(s, key=_subject_order) for s in self.seen.values() if len(s) > 1]
+        for group in sorted(shared, key=lambda g: _subject_order(g[0])):
+            for subject in group:
+                others = [o for o in group if o is not subject]
+                shown = ", ".join(f"{o.resource_type}/{o.resource_id}" + (f" ({o.location})" if o.location else "")
+                                  for o in others[:3])
+                more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+                yield Issue(f"{self.label} is the same as on {shown}{more}", None, "duplicate"), subject
+
+
+def _subject_order(s: Subject) -> tuple[str, str, str]:
+    return (s.resource_type or "", s.resource_id or "", str(s.location or ""))
 
 
 def _hashable(value: Any) -> Any:

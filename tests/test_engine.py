@@ -1,0 +1,113 @@
+"""Engine outcomes: errors are never passes, absence is judged, dates and caps, shards merge."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from fixtures.export_generator import Generator
+from harness.decision import decide
+from harness.engine import Run
+from harness.plan import build_plan
+from harness.results import Level, Outcome, RuleResult
+from harness.suites import Catalogue, Policy
+from harness.targets.export import ExportTarget
+from tests.helpers import AS_OF, one_pack_run, rule_yaml, run_suite, write_ndjson
+
+GOOD = {"resourceType": "Patient", "id": "p", "identifier": [
+    {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765918"}]}
+
+
+def test_unreadable_line_is_an_error_and_the_rest_is_still_checked(tmp_path: Path) -> None:
+    f = tmp_path / "export" / "Patient.ndjson"
+    f.parent.mkdir()
+    f.write_bytes(b'{"resourceType":"Patient",\n' + __import__("orjson").dumps(GOOD) + b"\n")
+    a = run_suite(f.parent)
+    read = a.result.rule("HARNESS-READ-001")
+    assert read.outcome == Outcome.ERROR
+    assert [str(x.location) for x in read.findings] == ["export/Patient.ndjson:1"]
+    assert a.result.rule("NHSNO-CHK-001").outcome == Outcome.FAIL  # the good line still counted
+    assert a.decision.outcome == "fail"
+    assert any(r.rule == "HARNESS-READ-001" for r in a.decision.reasons)
+
+
+def test_empty_export_fails_rules_that_need_data(tmp_path: Path) -> None:
+    f = tmp_path / "export" / "empty.ndjson"
+    f.parent.mkdir()
+    f.write_bytes(b"")
+    a = run_suite(f.parent)
+    assert a.result.rule("HARNESS-READ-001").outcome == Outcome.FAIL
+    assert a.result.rule("NHSNO-CHK-001").outcome == Outcome.FAIL
+    assert "needs data" in (a.result.rule("NHSNO-CHK-001").message or "")
+    assert a.result.rule("ODS-FMT-001").outcome == Outcome.NOT_APPLICABLE
+    assert a.decision.outcome == "fail"
+
+
+def test_rules_in_force_by_as_of_date(tmp_path: Path) -> None:
+    rules = rule_yaml("T-LATER-001", select="name", check="{kind: cardinality, min: 1}").replace(
+        "2020-01-01", "2030-06-01") + rule_yaml("T-GONE-001", select="name", check="{kind: cardinality, min: 1}",
+                                                effective_until="2025-01-01")
+    before = one_pack_run(tmp_path, rules, [GOOD], as_of=dt.date(2026, 1, 1))
+    assert [r.rule for r in before.rules] == ["HARNESS-READ-001"]
+    after = one_pack_run(tmp_path, rules, [GOOD], as_of=dt.date(2030, 6, 1))
+    assert [r.rule for r in after.rules] == ["HARNESS-READ-001", "T-LATER-001"]
+    early = one_pack_run(tmp_path, rules, [GOOD], as_of=dt.date(2024, 12, 31))
+    assert [r.rule for r in early.rules] == ["HARNESS-READ-001", "T-GONE-001"]
+
+
+def test_findings_are_capped_but_counts_exact(tmp_path: Path) -> None:
+    patients = [dict(GOOD, id=f"p{i}") for i in range(250)]
+    result = one_pack_run(tmp_path, rule_yaml(select="name", check="{kind: cardinality, min: 1}"), patients)
+    r = result.rule("T-RULE-001")
+    assert (r.outcome, r.subjects, r.failed, len(r.findings)) == (Outcome.FAIL, 250, 250, 100)
+    assert r.findings_truncated
+
+
+def test_where_that_crashes_is_an_error(tmp_path: Path) -> None:
+    result = one_pack_run(tmp_path, rule_yaml(where="name.given", select="name",
+                                              check="{kind: cardinality, min: 1}"),
+                          [dict(GOOD, name=[{"given": ["a", "b"]}])])
+    r = result.rule("T-RULE-001")
+    assert r.outcome == Outcome.ERROR
+    assert "must give one boolean" in r.findings[0].message
+
+
+def _rr(level: Level, outcome: Outcome) -> RuleResult:
+    return RuleResult("R", "p", level, "t", "s", "c", "r", outcome)
+
+
+def test_decision_policy() -> None:
+    policy = Policy(frozenset({Level.MUST}), frozenset({Level.SHOULD}))
+    read = RuleResult("HARNESS-READ-001", "h", Level.MUST, "t", "s", "c", "r", Outcome.PASS)
+    assert decide([read, _rr(Level.MUST, Outcome.PASS), _rr(Level.SHOULD, Outcome.FAIL)], policy).outcome == "pass"
+    for bad in (Outcome.FAIL, Outcome.ERROR, Outcome.MANUAL):
+        assert decide([read, _rr(Level.MUST, bad)], policy).outcome == "fail"
+    for fine in (Outcome.NOT_APPLICABLE, Outcome.WAIVED):
+        assert decide([read, _rr(Level.MUST, fine)], policy).outcome == "pass"
+    nothing = decide([read], policy)
+    assert nothing.outcome == "fail" and "no rules are in force" in nothing.reasons[0].message
+
+
+def test_sharded_runs_merge_to_the_same_result(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    resources = list(Generator(12, seed=5, defects=("nhs-duplicate", "dangling-reference",
+                                                    "ods-lowercase")).resources())
+    write_ndjson(export / "all.ndjson", resources)
+    catalogue = Catalogue.default()
+    plan = build_plan(catalogue.suite("asl-dscr-core"), catalogue, AS_OF, "export")
+    items = list(ExportTarget([export]).items())
+    whole = Run(plan)
+    whole.feed(items)
+    left, right = Run(plan), Run(plan)
+    left.feed(items[::2])
+    right.feed(items[1::2])
+    left.merge(right)
+    a = whole.finish([], "export", True)
+    b = left.finish([], "export", True)
+
+    def summary(rr: list[RuleResult]) -> list[tuple[str, str, int, int, frozenset[str | None]]]:
+        return [(r.rule, r.outcome.value, r.subjects, r.failed, frozenset(f.resource_id for f in r.findings))
+                for r in rr]
+
+    assert summary(a.rules) == summary(b.rules)
+    assert {r.rule for r in a.rules if r.outcome == Outcome.FAIL} == {"NHSNO-UNQ-001", "FHIR-REF-001", "ODS-FMT-001"}
