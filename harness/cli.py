@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
@@ -41,7 +42,7 @@ OUTCOME_STYLE = {"pass": "green", "fail": "red", "error": "bold red", "not-appli
 
 def _config_error(exc: ConfigurationError) -> typer.Exit:
     for problem in exc.problems:
-        err.print(f"[red]error:[/red] {problem}", highlight=False, markup=True)
+        err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     return typer.Exit(EXIT_CONFIG)
 
 
@@ -112,7 +113,8 @@ def _print_decision(result: Assessment) -> None:
               + (f" — {len(d.reasons)} blocking" if d.reasons else "")
               + (f", {len(d.warnings)} warning(s)" if d.warnings else ""))
     for reason in d.reasons:
-        out.print(f"  [red]✗[/red] {reason.rule} ({reason.level}, {reason.outcome}): {reason.message}", highlight=False)
+        out.print(f"  [red]✗[/red] {reason.rule} ({reason.level}, {reason.outcome}): {escape(reason.message)}",
+                  highlight=False, soft_wrap=True)
     if result.suite.assessment == "self":
         out.print("[dim]Self-assessment: not an accreditation decision of the assurance team.[/dim]")
 
@@ -125,7 +127,7 @@ def packs_lint(paths: Annotated[list[Path] | None, typer.Argument(help="pack fil
     except ConfigurationError as exc:
         raise _config_error(exc) from None
     for problem in problems:
-        err.print(f"[red]error:[/red] {problem}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     rules = sum(len(p.rules) for p in packs)
     out.print(f"{len(packs)} pack(s), {rules} rule(s), {len(problems)} problem(s)")
     raise typer.Exit(EXIT_CONFIG if problems else EXIT_PASS)
@@ -140,7 +142,7 @@ def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir
         raise _config_error(exc) from None
     table = Table(title="rule packs")
     for col in ("pack", "version", "rules", "standards", "sha256"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "standards")
     for p in sorted(packs.values(), key=lambda p: p.id):
         table.add_row(p.id, p.version, str(len(p.rules)),
                       "; ".join(f"{s.id} {s.version}" for s in p.standards), p.sha256[:12])
@@ -153,7 +155,7 @@ def suites_list() -> None:
     catalogue = Catalogue.default()
     table = Table(title="suites")
     for col in ("suite", "version", "packs", "rules", "title"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col != "title")
     try:
         for name in sorted(catalogue.suite_paths()):
             s = catalogue.suite(name)

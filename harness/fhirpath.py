@@ -289,6 +289,21 @@ def _equality(node: dict[str, Any]) -> Fn:
     return equal
 
 
+def _union(node: dict[str, Any]) -> Fn:
+    left, right = (_compile(k) for k in _kids(node))
+
+    def union(focus: Collection, env: _Env) -> Collection:
+        out: Collection = []
+        for item in (*left(focus, env), *right(focus, env)):
+            if isinstance(item, float):
+                raise _Fallback
+            if not any(type(item) is type(seen) and item == seen for seen in out):
+                out.append(item)
+        return out
+
+    return union
+
+
 def _bool_operand(values: Collection) -> bool | None:
     if not values:
         return None
@@ -382,5 +397,6 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], Fn]] = {
     "AndExpression": _logic,
     "OrExpression": _logic,
     "ImpliesExpression": _logic,
+    "UnionExpression": _union,
     "FunctionInvocation": _function,
 }
