@@ -7,7 +7,6 @@ Exit codes: 0 the decision is pass; 1 the decision is fail; 2 a usage or configu
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
 from harness.runner import Assessment, assess, parse_formats, write_reports
 from harness.suites import Catalogue
+from harness.targets.export import ExportTarget
 
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
@@ -59,16 +59,17 @@ def _date(value: str | None) -> dt.date | None:
 def run(
     suite: Annotated[str, typer.Argument(help="suite id (see `suites list`) or a suite YAML file")],
     export: Annotated[list[Path], typer.Option("--export", help="export file, directory or zip (repeatable)")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports")] = Path("reports/out"),
     formats: Annotated[str, typer.Option("--format", help="comma-separated: json, junit")] = "json,junit",
-    package_dir: Annotated[Path | None, typer.Option("--package-dir", help="FHIR package directory for value sets")] = None,
-    packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory (repeatable)")] = None,
+    package_dir: Annotated[Path | None, typer.Option(
+        "--package-dir", help="FHIR package directory for value sets")] = None,
+    packs_dir: Annotated[list[Path] | None, typer.Option(
+        "--packs-dir", help="extra rule-pack directory (repeatable)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
 ) -> None:
     """Run a suite against a supplier's export and write the reports."""
-    from harness.targets.export import ExportTarget
-
     try:
         day = _date(as_of)
         chosen = parse_formats(formats)
@@ -176,4 +177,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -32,7 +32,7 @@ class FHIRPathSyntaxError(ValueError):
     """The expression does not parse."""
 
 
-class _StrictErrors(ErrorListener):  # type: ignore[misc]
+class _StrictErrors(ErrorListener):  # type: ignore[misc]  # antlr4 is untyped
     def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
         raise FHIRPathSyntaxError(f"FHIRPath does not parse at column {column + 1}: {msg}")
 
@@ -46,13 +46,14 @@ def parse_strict(expression: str) -> dict[str, Any]:
     parser.buildParseTrees = True
     parser.removeErrorListeners()
     parser.addErrorListener(_StrictErrors())
-    listener = ASTPathListener()
+    listener = ASTPathListener()  # type: ignore[no-untyped-call]  # fhirpathpy's listener is untyped
     tree = parser.expression()
     if parser.getCurrentToken().type != Token.EOF:
         token = parser.getCurrentToken()
         raise FHIRPathSyntaxError(f"FHIRPath does not parse: unexpected '{token.text}' at column {token.column + 1}")
     ParseTreeWalker().walk(listener, tree)
-    return listener.parentStack[0]  # type: ignore[no-any-return]
+    ast: dict[str, Any] = listener.parentStack[0]
+    return ast
 
 
 class _Unsupported(Exception):
@@ -96,7 +97,8 @@ class CompiledPath:
 
     def _compile_slow(self) -> Callable[[Any], Collection]:
         try:
-            return fp_compile(self.expression, fp_models["r4"])  # type: ignore[no-any-return]
+            slow = fp_compile(self.expression, fp_models["r4"])
+            return lambda resource: slow(resource, None)
         except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions
             raise FHIRPathSyntaxError(f"FHIRPath does not compile: {exc}") from None
 

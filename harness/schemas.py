@@ -18,7 +18,8 @@ def _validator(path: Path) -> jsonschema.protocols.Validator:
     schema = json.loads(path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
-    return cls(schema, format_checker=cls.FORMAT_CHECKER)  # type: ignore[no-any-return]
+    validator: jsonschema.protocols.Validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+    return validator
 
 
 def schema_problems(doc: YamlDocument, schema: Path, rule_of: Any = None) -> list[Problem]:

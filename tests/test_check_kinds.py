@@ -112,7 +112,8 @@ def test_fhirpath_non_boolean_result_is_an_error_never_a_pass(tmp_path: Path) ->
 def test_cardinality_kind(tmp_path: Path) -> None:
     rules = rule_yaml(select="name", check="{kind: cardinality, min: 1, max: 1}")
     got, findings = outcome(one_pack_run(tmp_path, rules, [
-        patient("zero"), patient("one", name=[{"family": "A"}]), patient("two", name=[{"family": "A"}, {"family": "B"}])]))
+        patient("zero"), patient("one", name=[{"family": "A"}]),
+        patient("two", name=[{"family": "A"}, {"family": "B"}])]))
     assert got == Outcome.FAIL
     assert findings == [("zero", "found 0, at least 1 required"), ("two", "found 2, at most 1 allowed")]
 
@@ -123,7 +124,8 @@ def test_binding_with_pack_codes_handles_code_coding_and_codeableconcept(tmp_pat
     rules += rule_yaml(select="maritalStatus", rule_id="T-RULE-002",
                        check=f"{{kind: binding, system: '{cs}', codes: [M, S]}}")
     result = one_pack_run(tmp_path, rules, [
-        patient("ok", gender="male", maritalStatus={"coding": [{"system": "x", "code": "M"}, {"system": cs, "code": "M"}]}),
+        patient("ok", gender="male",
+                maritalStatus={"coding": [{"system": "x", "code": "M"}, {"system": cs, "code": "M"}]}),
         patient("bad", gender="M", maritalStatus={"coding": [{"system": cs, "code": "Q"}]}),
         patient("text", gender="female", maritalStatus={"text": "married"}),
     ])
@@ -190,7 +192,8 @@ def test_reference_kind(tmp_path: Path) -> None:
         patient("p2", managingOrganization={"reference": "Organization/missing"}),
         patient("p3", managingOrganization={"reference": "https://ods.example/Organization/X"}),
         patient("p4", managingOrganization={"reference": "#org"}),
-        patient("p5", managingOrganization={"reference": "#org"}, contained=[{"resourceType": "Organization", "id": "org"}]),
+        patient("p5", managingOrganization={"reference": "#org"},
+                contained=[{"resourceType": "Organization", "id": "org"}]),
         patient("p6", generalPractitioner=[{"reference": "https://other.example/fhir/Organization/o1"}]),
     ]))
     assert got == Outcome.FAIL

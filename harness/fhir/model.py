@@ -62,12 +62,12 @@ class R4Model:
             return found
         type_name, rel = state
         if type_name in self.primitives:
-            out = {
+            primitive = {
                 "id": ElementInfo("id", 0, False, "string", None, ("string", "")),
                 "extension": ElementInfo("extension", 0, True, "Extension", None, ("Extension", "")),
             }
-            self._children[state] = out
-            return out
+            self._children[state] = primitive
+            return primitive
         elements = self._types[type_name]["elements"]
         prefix = f"{rel}." if rel else ""
         out: dict[str, ElementInfo] = {}

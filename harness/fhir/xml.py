@@ -28,12 +28,17 @@ class XmlConversionError(ValueError):
         self.line = line
 
 
-def local_name(elem: etree._Element) -> str:
-    tag = elem.tag
+def line_of(elem: Any) -> int | None:
+    line = getattr(elem, "sourceline", None)
+    return line if isinstance(line, int) else None
+
+
+def local_name(elem: Any) -> str:
+    tag: Any = elem.tag
     if not isinstance(tag, str):
         return ""
     if not tag.startswith(_F):
-        raise XmlConversionError(f"element <{tag}> is not in the FHIR namespace", elem.sourceline)
+        raise XmlConversionError(f"element <{tag}> is not in the FHIR namespace", line_of(elem))
     return tag[len(_F):]
 
 
@@ -51,30 +56,31 @@ def _primitive(model: R4Model, type_name: str, raw: str) -> Any:
     return raw
 
 
-def resource_to_json(elem: etree._Element, model: R4Model | None = None) -> dict[str, Any]:
+def resource_to_json(elem: Any, model: R4Model | None = None) -> dict[str, Any]:
     """Convert one resource element (``<Patient xmlns="http://hl7.org/fhir">``) to JSON."""
     model = model or r4()
     rtype = local_name(elem)
     if rtype not in model.resource_types:
-        raise XmlConversionError(f"<{rtype}> is not an R4 resource type", elem.sourceline)
+        raise XmlConversionError(f"<{rtype}> is not an R4 resource type", line_of(elem))
     out: dict[str, Any] = {"resourceType": rtype}
     _fill(model, elem, (rtype, ""), out)
     return out
 
 
-def _fill(model: R4Model, elem: etree._Element, state: tuple[str, str], out: dict[str, Any]) -> None:
+def _fill(model: R4Model, elem: Any, state: tuple[str, str], out: dict[str, Any]) -> None:
     children = model.children(state)
     for attr in ("id", "url"):
         if attr in elem.attrib and attr in children:
             out[attr] = elem.attrib[attr]
     for child in elem:
-        if not isinstance(child.tag, str):
+        tag: Any = child.tag
+        if not isinstance(tag, str):
             continue  # comments and processing instructions
         name = "div" if child.tag == "{" + XHTML_NS + "}div" else local_name(child)
         info = children.get(name)
         if info is None:
             raise XmlConversionError(
-                f"element '{name}' is not allowed in {_where(state)}", child.sourceline)
+                f"element '{name}' is not allowed in {_where(state)}", line_of(child))
         _add(model, child, info, out)
 
 
@@ -82,7 +88,7 @@ def _where(state: tuple[str, str]) -> str:
     return f"{state[0]}.{state[1]}" if state[1] else state[0]
 
 
-def _add(model: R4Model, child: etree._Element, info: ElementInfo, out: dict[str, Any]) -> None:
+def _add(model: R4Model, child: Any, info: ElementInfo, out: dict[str, Any]) -> None:
     value: Any
     extra: dict[str, Any] | None = None
     if info.type == "xhtml":
@@ -92,7 +98,7 @@ def _add(model: R4Model, child: etree._Element, info: ElementInfo, out: dict[str
         try:
             value = None if raw is None else _primitive(model, info.type, raw)
         except ValueError as exc:
-            raise XmlConversionError(f"{info.name}: {exc}", child.sourceline) from None
+            raise XmlConversionError(f"{info.name}: {exc}", line_of(child)) from None
         extra = {}
         _fill(model, child, (info.type, ""), extra)
         extra.pop("url", None)
@@ -101,7 +107,7 @@ def _add(model: R4Model, child: etree._Element, info: ElementInfo, out: dict[str
     elif info.type == "Resource":
         inner = [c for c in child if isinstance(c.tag, str)]
         if len(inner) != 1:
-            raise XmlConversionError(f"{info.name} must hold exactly one resource", child.sourceline)
+            raise XmlConversionError(f"{info.name} must hold exactly one resource", line_of(child))
         value = resource_to_json(inner[0], model)
     else:
         value = {}
@@ -118,7 +124,7 @@ def _add(model: R4Model, child: etree._Element, info: ElementInfo, out: dict[str
             companions.append(extra)
         return
     if name in out or f"_{name}" in out:
-        raise XmlConversionError(f"element '{name}' may appear only once", child.sourceline)
+        raise XmlConversionError(f"element '{name}' may appear only once", line_of(child))
     if value is not None:
         out[name] = value
     if extra is not None:

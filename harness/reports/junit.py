@@ -43,4 +43,5 @@ def render_junit(report: dict[str, Any]) -> bytes:
         elif outcome in ("not-applicable", "waived"):
             ET.SubElement(case, "skipped", {"message": f"{outcome}: {message}"})
     ET.indent(suite)
-    return ET.tostring(suite, encoding="utf-8", xml_declaration=True) + b"\n"
+    rendered: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+    return rendered + b"\n"

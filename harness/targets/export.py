@@ -25,6 +25,11 @@ READERS: dict[str, Reader] = {
 IGNORED_NAMES = frozenset({"README", "README.md", "README.txt", "LICENSE"})
 
 
+def _unreadable(suffix: str) -> str:
+    return (f"not an export file this harness reads ({suffix or 'no extension'}); "
+            "expected .ndjson, .jsonl, .json, .xml or .zip")
+
+
 def _sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
@@ -46,7 +51,7 @@ class ExportTarget:
     def _expand(path: Path) -> list[Path]:
         if path.is_dir():
             return sorted(p for p in path.rglob("*")
-                          if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+                          if p.is_file() and not any(x.startswith(".") for x in p.relative_to(path).parts))
         return [path]
 
     def display(self, path: Path) -> str:
@@ -73,8 +78,7 @@ class ExportTarget:
                 with path.open("rb") as stream:
                     yield from READERS[suffix](stream, name)
             else:
-                yield ReadError(Location(name), f"not an export file this harness reads ({suffix or 'no extension'}); "
-                                "expected .ndjson, .json, .xml or .zip")
+                yield ReadError(Location(name), _unreadable(suffix))
             if progress:
                 progress(path.stat().st_size)
 
@@ -92,10 +96,10 @@ class ExportTarget:
                 suffix = Path(info.filename).suffix.lower()
                 reader = READERS.get(suffix)
                 if reader is None:
-                    yield ReadError(Location(member), f"not an export file this harness reads ({suffix or 'no extension'})")
+                    yield ReadError(Location(member), _unreadable(suffix))
                     continue
                 try:
                     with archive.open(info) as stream:
-                        yield from reader(stream, member)  # type: ignore[arg-type]
+                        yield from reader(stream, member)
                 except (zipfile.BadZipFile, OSError) as exc:
                     yield ReadError(Location(member), f"cannot read zip member: {exc}")
