@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.registry import Accumulator, RuleContext, Subject, register
+from harness.fhir.paths import Path, render
 from harness.fhirpath import compile_path
 from harness.results import Issue, Location
 
@@ -43,26 +44,35 @@ def resource_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
     return keys
 
 
-def iter_references(node: Any, path: str) -> Iterator[tuple[str, str]]:
-    """(reference string, element path) for every Reference.reference under ``node``."""
-    if isinstance(node, dict):
+def iter_references(resource: dict[str, Any]) -> list[tuple[str, Path]]:
+    """(reference string, lazy element path) for every Reference.reference in a resource.
+
+    Contained resources are not entered: their references are the container's business.
+    """
+    found: list[tuple[str, Path]] = []
+    stack: list[tuple[dict[str, Any], Path]] = [(resource, resource.get("resourceType", ""))]
+    while stack:
+        node, path = stack.pop()
         ref = node.get("reference")
-        if isinstance(ref, str):
-            yield ref, f"{path}.reference"
+        if type(ref) is str:
+            found.append((ref, (path, "reference", None)))
         for key, value in node.items():
-            if key != "contained" and isinstance(value, (dict, list)):
-                yield from iter_references(value, f"{path}.{key}")
-    elif isinstance(node, list):
-        for i, item in enumerate(node):
-            yield from iter_references(item, f"{path}[{i}]")
+            kind = type(value)
+            if kind is dict:
+                stack.append((value, (path, key, None)))
+            elif kind is list and key != "contained":
+                for i, item in enumerate(value):
+                    if type(item) is dict:
+                        stack.append((item, (path, key, i)))
+    return found
 
 
 @dataclass
 class _Pending:
     count: int = 0
-    examples: list[tuple[Subject, str]] = field(default_factory=list)
+    examples: list[tuple[Subject, Path]] = field(default_factory=list)
 
-    def add(self, subject: Subject, path: str) -> None:
+    def add(self, subject: Subject, path: Path) -> None:
         self.count += 1
         if len(self.examples) < EXAMPLES_PER_KEY:
             self.examples.append((subject, path))
@@ -84,19 +94,23 @@ class ReferenceAccumulator:
 
     def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
                 is_subject: bool) -> None:
-        self.known.update(resource_keys(resource, full_url))
+        rid = resource.get("id")
+        if type(rid) is str:
+            self.known.add(f"{resource.get('resourceType')}/{rid}")
+        if full_url:
+            self.known.add(full_url)
         if not is_subject:
             return
         self.subjects += 1
         subject: Subject | None = None
-        contained_ids = {c.get("id") for c in resource.get("contained", []) if isinstance(c, dict)}
-        for ref, path in iter_references(resource, resource.get("resourceType", "")):
-            if ref.startswith("#"):
-                if ref != "#" and ref[1:] not in contained_ids:
+        for ref, path in iter_references(resource):
+            if ref[:1] == "#":
+                contained = resource.get("contained") or []
+                if ref != "#" and ref[1:] not in {c.get("id") for c in contained if isinstance(c, dict)}:
                     subject = subject or subject_of(resource, location)
                     self.local_count += 1
                     if len(self.local) < EXAMPLES_PER_KEY * 20:
-                        self.local.append((Issue(f"'{ref}' names no contained resource", path,
+                        self.local.append((Issue(f"'{ref}' names no contained resource", render(path),
                                                  "not-found"), subject))
                 continue
             if ref.startswith(self.allow_external) and self.allow_external:
@@ -123,7 +137,7 @@ class ReferenceAccumulator:
             self.overflow += p.count - len(p.examples)
             for subject, path in p.examples:
                 yield Issue(f"reference '{ref}' does not resolve to any resource in the target",
-                            path, "not-found"), subject
+                            render(path), "not-found"), subject
 
 
 def _reads_all(params: dict[str, Any]) -> list[str]:

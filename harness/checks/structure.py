@@ -11,27 +11,51 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from harness.checks.registry import RuleContext, register
 from harness.fhir.model import ElementInfo, r4
+from harness.fhir.paths import Path
+from harness.fhir.paths import render as _render
 from harness.results import Issue
 
-_JSON_KINDS: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "boolean": lambda v: isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+_JSON_TYPES: dict[str, frozenset[type]] = {
+    "string": frozenset({str}),
+    "boolean": frozenset({bool}),
+    "integer": frozenset({int}),
+    "number": frozenset({int, float}),
 }
+# Types whose regex any non-blank string satisfies: checking them would only cost time.
+_TRIVIAL_REGEX = frozenset({"string", "markdown"})
+
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """How to check one child element: its info and, for primitives, JSON types and regex."""
+
+    info: ElementInfo
+    primitive: bool
+    types: frozenset[type]
+    kind: str
+    regex: re.Pattern[str] | None
 
 
 @cache
-def _primitive_rule(type_name: str) -> tuple[Callable[[Any], bool], str, re.Pattern[str] | None]:
-    spec = r4().primitives[type_name]
-    regex = spec.get("regex")
-    compiled = re.compile(regex) if regex and spec["json"] == "string" else None
-    return _JSON_KINDS[spec["json"]], spec["json"], compiled
+def _plan(state: tuple[str, str]) -> dict[str, _Slot]:
+    model = r4()
+    plan: dict[str, _Slot] = {}
+    for name, info in model.children(state).items():
+        if model.is_primitive(info.type) and info.type != "xhtml":
+            spec = model.primitives[info.type]
+            regex = spec.get("regex") if spec["json"] == "string" and info.type not in _TRIVIAL_REGEX else None
+            plan[name] = _Slot(info, True, _JSON_TYPES[spec["json"]], spec["json"],
+                               re.compile(regex) if regex else None)
+        else:
+            plan[name] = _Slot(info, False, frozenset(), "", None)
+    return plan
 
 
 @cache
@@ -46,144 +70,136 @@ def validate_resource(resource: Any, path: str = "") -> list[Issue]:
     return out
 
 
-def _resource(resource: Any, path: str, out: list[Issue]) -> None:
+def _resource(resource: Any, path: Path, out: list[Issue]) -> None:
     if not isinstance(resource, dict):
-        out.append(Issue("a resource must be a JSON object", path or None, "structure"))
+        out.append(Issue("a resource must be a JSON object", _render(path) or None, "structure"))
         return
     rtype = resource.get("resourceType")
     model = r4()
     if not isinstance(rtype, str) or rtype not in model.resource_types:
         close = difflib.get_close_matches(str(rtype), list(model.resource_types), n=1)
         hint = f" — did you mean '{close[0]}'?" if close else ""
-        out.append(Issue(f"'{rtype}' is not an R4 resource type{hint}", path or "resourceType", "structure"))
+        out.append(Issue(f"'{rtype}' is not an R4 resource type{hint}", _render(path) or "resourceType",
+                         "structure"))
         return
     _walk(resource, (rtype, ""), path or rtype, True, out)
 
 
-@cache
-def _plan(state: tuple[str, str]) -> dict[str, tuple[ElementInfo, Any]]:
-    """Per child: its info and, for primitives, (kind test, kind name, regex)."""
-    model = r4()
-    plan: dict[str, tuple[ElementInfo, Any]] = {}
-    for name, info in model.children(state).items():
-        rule = _primitive_rule(info.type) if model.is_primitive(info.type) and info.type != "xhtml" else None
-        plan[name] = (info, rule)
-    return plan
-
-
-def _walk(obj: dict[str, Any], state: tuple[str, str], path: str, is_resource: bool,
-          out: list[Issue]) -> None:
+def _walk(obj: dict[str, Any], state: tuple[str, str], path: Path, is_resource: bool, out: list[Issue]) -> None:
     plan = _plan(state)
     if not obj:
-        out.append(Issue("empty object: an element must have a value or children", path, "structure"))
+        out.append(Issue("empty object: an element must have a value or children", _render(path), "structure"))
         return
     choices: dict[str, str] | None = None
     for key, value in obj.items():
-        entry = plan.get(key)
-        if entry is None:
+        slot = plan.get(key)
+        if slot is None:
             if key == "resourceType" and is_resource:
                 continue
             _odd_key(obj, key, value, plan, path, out)
             continue
-        info, prim = entry
+        info = slot.info
         if info.choice:
             if choices is None:
                 choices = {}
             if info.choice in choices:
                 out.append(Issue(f"both '{choices[info.choice]}' and '{key}' given for {info.choice}[x]",
-                                 f"{path}.{key}", "structure"))
+                                 _render((path, key, None)), "structure"))
             choices[info.choice] = key
         if info.many:
-            if not isinstance(value, list):
-                out.append(Issue(f"'{key}' repeats: it must be an array", f"{path}.{key}", "structure"))
+            if type(value) is not list:
+                out.append(Issue(f"'{key}' repeats: it must be an array", _render((path, key, None)), "structure"))
                 continue
             if not value:
-                out.append(Issue("empty array: omit the element instead", f"{path}.{key}", "structure"))
+                out.append(Issue("empty array: omit the element instead", _render((path, key, None)), "structure"))
                 continue
             for i, item in enumerate(value):
                 if item is None:
                     if "_" + key not in obj:
                         out.append(Issue("null in an array without a primitive extension",
-                                         f"{path}.{key}[{i}]", "structure"))
+                                         _render((path, key, i)), "structure"))
                     continue
-                _value(item, info, prim, path, key, i, out)
-        elif isinstance(value, list):
-            out.append(Issue(f"'{key}' does not repeat: it must not be an array", f"{path}.{key}", "structure"))
+                if slot.primitive:
+                    if type(item) in slot.types and (slot.regex is None or slot.regex.fullmatch(item)) \
+                            and (slot.kind != "string" or item.strip()):
+                        continue
+                    _bad_primitive(item, slot, (path, key, i), out)
+                else:
+                    _complex(item, info, (path, key, i), out)
+        elif type(value) is list:
+            out.append(Issue(f"'{key}' does not repeat: it must not be an array", _render((path, key, None)),
+                             "structure"))
+        elif slot.primitive:
+            if type(value) in slot.types and (slot.regex is None or slot.regex.fullmatch(value)) \
+                    and (slot.kind != "string" or value.strip()):
+                continue
+            _bad_primitive(value, slot, (path, key, None), out)
         else:
-            _value(value, info, prim, path, key, None, out)
+            _complex(value, info, (path, key, None), out)
     for name in _required(state):
         if name not in obj and f"_{name}" not in obj:
-            out.append(Issue(f"required element '{name}' is missing", f"{path}.{name}", "required"))
+            out.append(Issue(f"required element '{name}' is missing", _render((path, name, None)), "required"))
 
 
-def _odd_key(obj: dict[str, Any], key: str, value: Any, plan: dict[str, tuple[ElementInfo, Any]],
-             path: str, out: list[Issue]) -> None:
+def _bad_primitive(value: Any, slot: _Slot, path: Path, out: list[Issue]) -> None:
+    if type(value) not in slot.types:
+        out.append(Issue(f"{slot.info.type} must be a JSON {slot.kind}, found {type(value).__name__}",
+                         _render(path), "structure"))
+    elif not value.strip():
+        out.append(Issue("empty or blank string: omit the element instead", _render(path), "value"))
+    else:
+        out.append(Issue(f"'{value}' is not a valid {slot.info.type}", _render(path), "value"))
+
+
+def _complex(value: Any, info: ElementInfo, path: Path, out: list[Issue]) -> None:
+    if info.type == "xhtml":
+        if type(value) is not str or not value.strip():
+            out.append(Issue("narrative div must be a non-empty XHTML string", _render(path), "structure"))
+        return
+    if info.type == "Resource":
+        _resource(value, path, out)
+        return
+    if type(value) is not dict:
+        out.append(Issue(f"{info.type} must be a JSON object, found {type(value).__name__}", _render(path),
+                         "structure"))
+        return
+    _walk(value, info.state, path, False, out)
+
+
+def _odd_key(obj: dict[str, Any], key: str, value: Any, plan: dict[str, _Slot], path: Path,
+             out: list[Issue]) -> None:
     """A key that is not an element: a primitive's ``_`` companion, or an error."""
     if key.startswith("_"):
         base = plan.get(key[1:])
-        if base is not None and base[1] is not None:
-            _companion(value, base[0], f"{path}.{key}", obj.get(key[1:]), out)
+        if base is not None and base.primitive:
+            _companion(value, base.info, (path, key, None), obj.get(key[1:]), out)
             return
-        out.append(Issue(f"unknown element '{key}'", f"{path}.{key}", "structure"))
+        out.append(Issue(f"unknown element '{key}'", _render((path, key, None)), "structure"))
         return
     close = difflib.get_close_matches(key, list(plan), n=1)
     hint = f" — did you mean '{close[0]}'?" if close else ""
-    out.append(Issue(f"unknown element '{key}'{hint}", f"{path}.{key}", "structure"))
+    out.append(Issue(f"unknown element '{key}'{hint}", _render((path, key, None)), "structure"))
 
 
-def _value(value: Any, info: ElementInfo, prim: Any, parent: str, key: str, index: int | None,
-           out: list[Issue]) -> None:
-    if prim is not None:
-        ok, kind, regex = prim
-        if not ok(value):
-            msg = f"{info.type} must be a JSON {kind}, found {type(value).__name__}"
-        elif kind != "string":
-            return
-        elif not value.strip():
-            msg = "empty or blank string: omit the element instead"
-        elif regex is None or regex.fullmatch(value):
-            return
-        else:
-            msg = f"'{value}' is not a valid {info.type}"
-        out.append(Issue(msg, _path(parent, key, index), "value" if ok(value) else "structure"))
-        return
-    if info.type == "xhtml":
-        if not isinstance(value, str) or not value.strip():
-            out.append(Issue("narrative div must be a non-empty XHTML string", _path(parent, key, index),
-                             "structure"))
-        return
-    if info.type == "Resource":
-        _resource(value, _path(parent, key, index), out)
-        return
-    if not isinstance(value, dict):
-        out.append(Issue(f"{info.type} must be a JSON object, found {type(value).__name__}",
-                         _path(parent, key, index), "structure"))
-        return
-    _walk(value, info.state, _path(parent, key, index), False, out)
-
-
-def _path(parent: str, key: str, index: int | None) -> str:
-    return f"{parent}.{key}" if index is None else f"{parent}.{key}[{index}]"
-
-
-def _companion(value: Any, info: ElementInfo, path: str, primary: Any, out: list[Issue]) -> None:
+def _companion(value: Any, info: ElementInfo, path: Path, primary: Any, out: list[Issue]) -> None:
     state = (info.type, "")
     if info.many:
         if not isinstance(value, list):
-            out.append(Issue("primitive extension companion must be an array", path, "structure"))
+            out.append(Issue("primitive extension companion must be an array", _render(path), "structure"))
             return
         if primary is not None and (not isinstance(primary, list) or len(primary) != len(value)):
-            out.append(Issue("primitive extension array must align with its values", path, "structure"))
+            out.append(Issue("primitive extension array must align with its values", _render(path), "structure"))
+        parent, key, _ = path
         for i, item in enumerate(value):
             if item is not None:
-                _walk_item(item, state, f"{path}[{i}]", out)
+                _walk_item(item, state, (parent, key, i), out)
         return
     _walk_item(value, state, path, out)
 
 
-def _walk_item(item: Any, state: tuple[str, str], path: str, out: list[Issue]) -> None:
+def _walk_item(item: Any, state: tuple[str, str], path: Path, out: list[Issue]) -> None:
     if not isinstance(item, dict):
-        out.append(Issue("primitive extension companion must be an object", path, "structure"))
+        out.append(Issue("primitive extension companion must be an object", _render(path), "structure"))
         return
     _walk(item, state, path, False, out)
 
