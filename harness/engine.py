@@ -93,11 +93,22 @@ class Run:
         self.read_state = RuleState(CompiledRule(READ_RULE, None), cap)
         self.counts: dict[str, int] = {}
         self.resources = 0
+        self._dispatch: dict[str, tuple[list[tuple[CompiledRule, RuleState]],
+                                        list[tuple[CompiledRule, bool, RuleState]]]] = {}
+
+    def _rules_for(self, rtype: str) -> tuple[list[tuple[CompiledRule, RuleState]],
+                                              list[tuple[CompiledRule, bool, RuleState]]]:
+        """The rules (with their states) a resource type meets, worked out once per type."""
+        found = self._dispatch.get(rtype)
+        if found is None:
+            found = ([(cr, self.states[cr.rule.id]) for cr in self.plan.resource_rules(rtype)],
+                     [(cr, subject, self.states[cr.rule.id]) for cr, subject in self.plan.dataset_rules(rtype)])
+            self._dispatch[rtype] = found
+        return found
 
     def feed(self, items: Iterable[Located | ReadError]) -> None:
-        states = self.states
-        plan = self.plan
         counts = self.counts
+        rules_for = self._rules_for
         for item in items:
             if isinstance(item, ReadError):
                 self.read_state.add(Issue(item.message, None, "structure"), None, item.location, None,
@@ -107,13 +118,13 @@ class Run:
             resource = item.resource
             rtype = resource["resourceType"]
             counts[rtype] = counts.get(rtype, 0) + 1
-            for cr in plan.resource_rules(rtype):
-                _apply(cr, states[cr.rule.id], resource, item.location)
-            for cr, is_subject in plan.dataset_rules(rtype):
-                state = states[cr.rule.id]
+            per_resource, per_dataset = rules_for(rtype)
+            for cr, state in per_resource:
+                _apply(cr, state, resource, item.location)
+            for cr, is_subject, state in per_dataset:
                 try:
                     subject = is_subject and _matches(cr, resource)
-                    state.accumulator.observe(resource, item.location, item.full_url, subject)
+                    state.accumulator.observe(item, subject)
                 except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
                     state.add(Issue(f"check raised {type(exc).__name__}: {exc}", None, "exception"),
                               resource, item.location, None, error=True)

@@ -7,6 +7,7 @@ fixture generator and the Hypothesis strategies share one implementation.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_ORGANIZATION_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
@@ -28,6 +29,7 @@ def nhs_check_digit(first_nine: str) -> int | None:
     return check
 
 
+@lru_cache(maxsize=1 << 16)
 def nhs_number_problem(value: str) -> str | None:
     """Why a stored NHS number value is not valid ("format", "checkdigit-…"), or None.
 
@@ -55,6 +57,7 @@ def is_test_range(value: str) -> bool:
 _ODS = re.compile(r"[A-Z0-9]{1,9}")
 
 
+@lru_cache(maxsize=1 << 12)
 def ods_code_problem(value: str) -> str | None:
     if _ODS.fullmatch(value):
         return None
@@ -107,6 +110,7 @@ def sctid_partition(value: str) -> str | None:
     return SCT_PARTITIONS.get(value[-3:-1])
 
 
+@lru_cache(maxsize=1 << 16)
 def sctid_problem(value: str, allowed: frozenset[str] = frozenset({"concept"})) -> str | None:
     if not _SCTID.fullmatch(value):
         return "a SNOMED CT id is 6 to 18 digits with no leading zero"

@@ -8,14 +8,18 @@ not with the size of the resources.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from harness.checks.registry import Accumulator, RuleContext, Subject, register
 from harness.fhir.paths import Path, render
 from harness.fhirpath import compile_path
 from harness.results import Issue, Location
+from harness.targets.base import Located
 
 EXAMPLES_PER_KEY = 5
 
@@ -44,38 +48,44 @@ def resource_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
     return keys
 
 
-def iter_references(resource: dict[str, Any]) -> list[tuple[str, Path]]:
-    """(reference string, lazy element path) for every Reference.reference in a resource.
+_REFERENCE = re.compile(rb'"reference"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
-    Contained resources are not entered: their references are the container's business.
+
+def references_in(item: Located) -> list[str]:
+    """Every Reference.reference string in a resource (contained resources included).
+
+    Scans the JSON text with one regular expression instead of walking the object: the
+    reader's raw line when it has one, else the resource serialised again.
     """
-    found: list[tuple[str, Path]] = []
-    stack: list[tuple[dict[str, Any], Path]] = [(resource, resource.get("resourceType", ""))]
+    raw = item.raw if item.raw is not None else orjson.dumps(item.resource)
+    if b'"reference"' not in raw:
+        return []
+    found = []
+    for match in _REFERENCE.finditer(raw):
+        text = match.group(1)
+        found.append(orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode("utf-8"))
+    return found
+
+
+def path_of_reference(resource: dict[str, Any], reference: str) -> Path:
+    """The element path of the first Reference whose ``reference`` is the given string."""
+    stack: list[tuple[Any, Path]] = [(resource, resource.get("resourceType", ""))]
     while stack:
         node, path = stack.pop()
-        ref = node.get("reference")
-        if type(ref) is str:
-            found.append((ref, (path, "reference", None)))
-        for key, value in node.items():
-            kind = type(value)
-            if kind is dict:
+        if node.get("reference") == reference:
+            return (path, "reference", None)
+        for key, value in reversed(node.items()):
+            if type(value) is dict:
                 stack.append((value, (path, key, None)))
-            elif kind is list and key != "contained":
-                for i, item in enumerate(value):
-                    if type(item) is dict:
-                        stack.append((item, (path, key, i)))
-    return found
+            elif type(value) is list:
+                stack.extend((v, (path, key, i)) for i, v in reversed(list(enumerate(value))) if type(v) is dict)
+    return None
 
 
 @dataclass
 class _Pending:
     count: int = 0
     examples: list[tuple[Subject, Path]] = field(default_factory=list)
-
-    def add(self, subject: Subject, path: Path) -> None:
-        self.count += 1
-        if len(self.examples) < EXAMPLES_PER_KEY:
-            self.examples.append((subject, path))
 
     def merge(self, other: _Pending) -> None:
         self.count += other.count
@@ -92,31 +102,37 @@ class ReferenceAccumulator:
     subjects: int = 0
     overflow: int = 0
 
-    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
-                is_subject: bool) -> None:
+    def observe(self, item: Located, is_subject: bool) -> None:
+        resource = item.resource
         rid = resource.get("id")
         if type(rid) is str:
             self.known.add(f"{resource.get('resourceType')}/{rid}")
-        if full_url:
-            self.known.add(full_url)
+        if item.full_url:
+            self.known.add(item.full_url)
         if not is_subject:
             return
         self.subjects += 1
         subject: Subject | None = None
-        for ref, path in iter_references(resource):
+        for ref in references_in(item):
             if ref[:1] == "#":
                 contained = resource.get("contained") or []
                 if ref != "#" and ref[1:] not in {c.get("id") for c in contained if isinstance(c, dict)}:
-                    subject = subject or subject_of(resource, location)
+                    subject = subject or subject_of(resource, item.location)
                     self.local_count += 1
                     if len(self.local) < EXAMPLES_PER_KEY * 20:
-                        self.local.append((Issue(f"'{ref}' names no contained resource", render(path),
-                                                 "not-found"), subject))
+                        self.local.append((Issue(f"'{ref}' names no contained resource",
+                                                 render(path_of_reference(resource, ref)), "not-found"), subject))
                 continue
-            if ref.startswith(self.allow_external) and self.allow_external:
-                continue
-            subject = subject or subject_of(resource, location)
-            self.pending.setdefault(ref, _Pending()).add(subject, path)
+            if ref in self.known or (self.allow_external and ref.startswith(self.allow_external)):
+                continue  # resolved already: nothing to remember
+            pending = self.pending.get(ref)
+            if pending is None:
+                pending = self.pending[ref] = _Pending()
+            pending.count += 1
+            # the element path is worked out only while examples are still wanted
+            if len(pending.examples) < EXAMPLES_PER_KEY:
+                subject = subject or subject_of(resource, item.location)
+                pending.examples.append((subject, path_of_reference(resource, ref)))
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, ReferenceAccumulator)
@@ -137,7 +153,7 @@ class ReferenceAccumulator:
             self.overflow += p.count - len(p.examples)
             for subject, path in p.examples:
                 yield Issue(f"reference '{ref}' does not resolve to any resource in the target",
-                            render(path), "not-found"), subject
+                            render(path) if path is not None else None, "not-found"), subject
 
 
 def _reads_all(params: dict[str, Any]) -> list[str]:
@@ -169,8 +185,8 @@ class ExistsPerAccumulator:
     def subjects(self) -> int:
         return len(self.subject_list)
 
-    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
-                is_subject: bool) -> None:
+    def observe(self, item: Located, is_subject: bool) -> None:
+        resource, location, full_url = item.resource, item.location, item.full_url
         if is_subject:
             keys = resource_keys(resource, full_url)
             if keys:
@@ -231,8 +247,8 @@ class UniqueAccumulator:
     subjects: int = 0
     overflow: int = 0
 
-    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
-                is_subject: bool) -> None:
+    def observe(self, item: Located, is_subject: bool) -> None:
+        resource, location, full_url = item.resource, item.location, item.full_url
         if not is_subject:
             return
         self.subjects += 1

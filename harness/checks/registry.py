@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from harness.results import Issue, Location
+from harness.targets.base import Located
 
 Scope = Literal["value", "resource", "dataset"]
 
@@ -36,8 +37,7 @@ class Subject:
 class Accumulator(Protocol):
     """State for one dataset-level rule over a whole run."""
 
-    def observe(self, resource: dict[str, Any], location: Location | None, full_url: str | None,
-                is_subject: bool) -> None: ...
+    def observe(self, item: Located, is_subject: bool) -> None: ...
 
     @property
     def overflow(self) -> int: ...

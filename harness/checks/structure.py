@@ -32,35 +32,51 @@ _TRIVIAL_REGEX = frozenset({"string", "markdown"})
 
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Slot:
     """How to check one child element: its info and, for primitives, JSON types and regex."""
 
     info: ElementInfo
     primitive: bool
     types: frozenset[type]
-    kind: str
+    is_string: bool
     regex: re.Pattern[str] | None
+    walks: bool  # a complex type whose JSON object is walked with ``node``
+    _node: _Node | None = None
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, v in _JSON_TYPES.items() if v == self.types)
+
+    @property
+    def node(self) -> _Node:
+        if self._node is None:
+            self._node = _node(self.info.state)
+        return self._node
+
+
+@dataclass(slots=True)
+class _Node:
+    """The check plan of one element state: slots by JSON name, and the required names."""
+
+    slots: dict[str, _Slot]
+    required: tuple[str, ...]
 
 
 @cache
-def _plan(state: tuple[str, str]) -> dict[str, _Slot]:
+def _node(state: tuple[str, str]) -> _Node:
     model = r4()
-    plan: dict[str, _Slot] = {}
+    slots: dict[str, _Slot] = {}
     for name, info in model.children(state).items():
         if model.is_primitive(info.type) and info.type != "xhtml":
             spec = model.primitives[info.type]
             regex = spec.get("regex") if spec["json"] == "string" and info.type not in _TRIVIAL_REGEX else None
-            plan[name] = _Slot(info, True, _JSON_TYPES[spec["json"]], spec["json"],
-                               re.compile(regex) if regex else None)
+            slots[name] = _Slot(info, True, _JSON_TYPES[spec["json"]], spec["json"] == "string",
+                                re.compile(regex) if regex else None, False)
         else:
-            plan[name] = _Slot(info, False, frozenset(), "", None)
-    return plan
-
-
-@cache
-def _required(state: tuple[str, str]) -> tuple[str, ...]:
-    return tuple(name for name, info in r4().children(state).items() if info.min > 0 and not info.choice)
+            slots[name] = _Slot(info, False, frozenset(), False, None, info.type not in ("xhtml", "Resource"))
+    required = tuple(name for name, info in model.children(state).items() if info.min > 0 and not info.choice)
+    return _Node(slots, required)
 
 
 def validate_resource(resource: Any, path: str = "") -> list[Issue]:
@@ -82,11 +98,11 @@ def _resource(resource: Any, path: Path, out: list[Issue]) -> None:
         out.append(Issue(f"'{rtype}' is not an R4 resource type{hint}", _render(path) or "resourceType",
                          "structure"))
         return
-    _walk(resource, (rtype, ""), path or rtype, True, out)
+    _walk(resource, _node((rtype, "")), path or rtype, True, out)
 
 
-def _walk(obj: dict[str, Any], state: tuple[str, str], path: Path, is_resource: bool, out: list[Issue]) -> None:
-    plan = _plan(state)
+def _walk(obj: dict[str, Any], node: _Node, path: Path, is_resource: bool, out: list[Issue]) -> None:
+    plan = node.slots
     if not obj:
         out.append(Issue("empty object: an element must have a value or children", _render(path), "structure"))
         return
@@ -120,23 +136,27 @@ def _walk(obj: dict[str, Any], state: tuple[str, str], path: Path, is_resource: 
                                          _render((path, key, i)), "structure"))
                     continue
                 if slot.primitive:
-                    if type(item) in slot.types and (slot.regex is None or slot.regex.fullmatch(item)) \
-                            and (slot.kind != "string" or item.strip()):
+                    if type(item) in slot.types and (not slot.is_string or (item and not item.isspace())) \
+                            and (slot.regex is None or slot.regex.fullmatch(item)):
                         continue
                     _bad_primitive(item, slot, (path, key, i), out)
+                elif slot.walks and type(item) is dict:
+                    _walk(item, slot.node, (path, key, i), False, out)
                 else:
-                    _complex(item, info, (path, key, i), out)
+                    _complex(item, slot, (path, key, i), out)
         elif type(value) is list:
             out.append(Issue(f"'{key}' does not repeat: it must not be an array", _render((path, key, None)),
                              "structure"))
         elif slot.primitive:
-            if type(value) in slot.types and (slot.regex is None or slot.regex.fullmatch(value)) \
-                    and (slot.kind != "string" or value.strip()):
+            if type(value) in slot.types and (not slot.is_string or (value and not value.isspace())) \
+                    and (slot.regex is None or slot.regex.fullmatch(value)):
                 continue
             _bad_primitive(value, slot, (path, key, None), out)
+        elif slot.walks and type(value) is dict:
+            _walk(value, slot.node, (path, key, None), False, out)
         else:
-            _complex(value, info, (path, key, None), out)
-    for name in _required(state):
+            _complex(value, slot, (path, key, None), out)
+    for name in node.required:
         if name not in obj and f"_{name}" not in obj:
             out.append(Issue(f"required element '{name}' is missing", _render((path, name, None)), "required"))
 
@@ -145,13 +165,14 @@ def _bad_primitive(value: Any, slot: _Slot, path: Path, out: list[Issue]) -> Non
     if type(value) not in slot.types:
         out.append(Issue(f"{slot.info.type} must be a JSON {slot.kind}, found {type(value).__name__}",
                          _render(path), "structure"))
-    elif not value.strip():
+    elif not value or value.isspace():
         out.append(Issue("empty or blank string: omit the element instead", _render(path), "value"))
     else:
         out.append(Issue(f"'{value}' is not a valid {slot.info.type}", _render(path), "value"))
 
 
-def _complex(value: Any, info: ElementInfo, path: Path, out: list[Issue]) -> None:
+def _complex(value: Any, slot: _Slot, path: Path, out: list[Issue]) -> None:
+    info = slot.info
     if info.type == "xhtml":
         if type(value) is not str or not value.strip():
             out.append(Issue("narrative div must be a non-empty XHTML string", _render(path), "structure"))
@@ -163,7 +184,7 @@ def _complex(value: Any, info: ElementInfo, path: Path, out: list[Issue]) -> Non
         out.append(Issue(f"{info.type} must be a JSON object, found {type(value).__name__}", _render(path),
                          "structure"))
         return
-    _walk(value, info.state, path, False, out)
+    _walk(value, slot.node, path, False, out)
 
 
 def _odd_key(obj: dict[str, Any], key: str, value: Any, plan: dict[str, _Slot], path: Path,
@@ -182,7 +203,7 @@ def _odd_key(obj: dict[str, Any], key: str, value: Any, plan: dict[str, _Slot], 
 
 
 def _companion(value: Any, info: ElementInfo, path: Path, primary: Any, out: list[Issue]) -> None:
-    state = (info.type, "")
+    state = _node((info.type, ""))
     if info.many:
         if not isinstance(value, list):
             out.append(Issue("primitive extension companion must be an array", _render(path), "structure"))
@@ -197,7 +218,7 @@ def _companion(value: Any, info: ElementInfo, path: Path, primary: Any, out: lis
     _walk_item(value, state, path, out)
 
 
-def _walk_item(item: Any, state: tuple[str, str], path: Path, out: list[Issue]) -> None:
+def _walk_item(item: Any, state: _Node, path: Path, out: list[Issue]) -> None:
     if not isinstance(item, dict):
         out.append(Issue("primitive extension companion must be an object", _render(path), "structure"))
         return

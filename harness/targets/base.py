@@ -15,6 +15,7 @@ class Located:
     resource: dict[str, Any]
     location: Location
     full_url: str | None = None
+    raw: bytes | None = None  # the resource's JSON text, when the reader has it (NDJSON)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
         if problem:
             yield ReadError(Location(name, lineno), problem)
             continue
-        yield Located(value, Location(name, lineno))
+        yield Located(value, Location(name, lineno), None, raw)
 
 
 def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
