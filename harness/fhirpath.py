@@ -11,7 +11,6 @@ is evaluated by fhirpathpy, so results never depend on which path ran.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -64,11 +63,8 @@ class _Fallback(Exception):
     """This resource needs fhirpathpy (raised during native evaluation)."""
 
 
-@dataclass(slots=True)
-class _Env:
-    root: Any
-
-
+# The environment native closures receive is the root resource itself (for %resource).
+_Env = Any
 Fn = Callable[[Collection, _Env], Collection]
 _NUMERIC_LIT = frozenset("0123456789")
 
@@ -105,7 +101,7 @@ class CompiledPath:
     def __call__(self, resource: Any) -> Collection:
         if self._native is not None:
             try:
-                return self._native([resource], _Env(resource))
+                return self._native([resource], resource)
             except _Fallback:
                 pass
         if self._slow is None:
@@ -164,6 +160,8 @@ def _member(node: dict[str, Any]) -> Fn:
     ext_name = "_" + name
     suffixes = model.choice_suffixes.get(name)
     prefix_len = len(name)
+    # few variants: look each concrete name up; many (value[x]): scan the object's keys
+    concrete = tuple(name + sfx for sfx in sorted(suffixes)) if suffixes and len(suffixes) <= 8 else None
 
     def member(focus: Collection, env: _Env) -> Collection:
         out: Collection = []
@@ -174,7 +172,14 @@ def _member(node: dict[str, Any]) -> Fn:
             if ext_name in item:
                 raise _Fallback
             if value is None:
-                if suffixes is not None:
+                if concrete is not None:
+                    for key in concrete:
+                        value = item.get(key)
+                        if value is not None:
+                            if "_" + key in item:
+                                raise _Fallback
+                            break
+                elif suffixes is not None:
                     value = _choice_value(item, name, prefix_len, suffixes)
                 if value is None:
                     continue
@@ -216,7 +221,7 @@ def _external(node: dict[str, Any]) -> Fn:
     name = _identifier(_kids(term)[0]) if _kids(term) else ""
     if name not in ("resource", "rootResource", "context"):
         raise _Unsupported
-    return lambda focus, env: [env.root]
+    return lambda focus, env: [env]
 
 
 def _external_term(node: dict[str, Any]) -> Fn:

@@ -42,7 +42,13 @@ class _Slot:
     is_string: bool
     regex: re.Pattern[str] | None
     walks: bool  # a complex type whose JSON object is walked with ``node``
+    many: bool = False
+    choice: str | None = None
     _node: _Node | None = None
+
+    def __post_init__(self) -> None:
+        self.many = self.info.many
+        self.choice = self.info.choice
 
     @property
     def kind(self) -> str:
@@ -114,15 +120,15 @@ def _walk(obj: dict[str, Any], node: _Node, path: Path, is_resource: bool, out: 
                 continue
             _odd_key(obj, key, value, plan, path, out)
             continue
-        info = slot.info
-        if info.choice:
+        choice = slot.choice
+        if choice:
             if choices is None:
                 choices = {}
-            if info.choice in choices:
-                out.append(Issue(f"both '{choices[info.choice]}' and '{key}' given for {info.choice}[x]",
+            if choice in choices:
+                out.append(Issue(f"both '{choices[choice]}' and '{key}' given for {choice}[x]",
                                  _render((path, key, None)), "structure"))
-            choices[info.choice] = key
-        if info.many:
+            choices[choice] = key
+        if slot.many:
             if type(value) is not list:
                 out.append(Issue(f"'{key}' repeats: it must be an array", _render((path, key, None)), "structure"))
                 continue
