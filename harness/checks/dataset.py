@@ -248,7 +248,7 @@ class UniqueAccumulator:
     overflow: int = 0
 
     def observe(self, item: Located, is_subject: bool) -> None:
-        resource, location, full_url = item.resource, item.location, item.full_url
+        resource, location = item.resource, item.location
         if not is_subject:
             return
         self.subjects += 1
