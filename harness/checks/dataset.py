@@ -48,7 +48,7 @@ def resource_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
     return keys
 
 
-_REFERENCE = re.compile(rb'"reference"\s*:\s*"((?:[^"\\]|\\.)*)"')
+_REFERENCE = re.compile(rb'"reference"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
 
 
 def references_in(item: Located) -> list[str]:
@@ -60,11 +60,26 @@ def references_in(item: Located) -> list[str]:
     raw = item.raw if item.raw is not None else orjson.dumps(item.resource)
     if b'"reference"' not in raw:
         return []
-    found = []
-    for match in _REFERENCE.finditer(raw):
-        text = match.group(1)
-        found.append(orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode("utf-8"))
-    return found
+    return [orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode("utf-8")
+            for text in _REFERENCE.findall(raw)]
+
+
+def follow(resource: dict[str, Any], path: Path) -> Any:
+    """The value at a lazy element path, or None when the resource has no such element."""
+    steps: list[tuple[str, int | None]] = []
+    while isinstance(path, tuple):
+        path, key, index = path
+        steps.append((key, index))
+    node: Any = resource
+    for key, index in reversed(steps):
+        if type(node) is not dict:
+            return None
+        node = node.get(key)
+        if index is not None:
+            if type(node) is not list or index >= len(node):
+                return None
+            node = node[index]
+    return node
 
 
 def path_of_reference(resource: dict[str, Any], reference: str) -> Path:
@@ -98,6 +113,8 @@ class ReferenceAccumulator:
     known: set[str] = field(default_factory=set)
     pending: dict[str, _Pending] = field(default_factory=dict)
     local: list[tuple[Issue, Subject]] = field(default_factory=list)
+    # (resource type, position among its references) → the path it had last time: checked, then reused
+    hints: dict[tuple[str, int], Path] = field(default_factory=dict)
     local_count: int = 0
     subjects: int = 0
     overflow: int = 0
@@ -113,7 +130,7 @@ class ReferenceAccumulator:
             return
         self.subjects += 1
         subject: Subject | None = None
-        for ref in references_in(item):
+        for position, ref in enumerate(references_in(item)):
             if ref[:1] == "#":
                 contained = resource.get("contained") or []
                 if ref != "#" and ref[1:] not in {c.get("id") for c in contained if isinstance(c, dict)}:
@@ -132,7 +149,17 @@ class ReferenceAccumulator:
             # the element path is worked out only while examples are still wanted
             if len(pending.examples) < EXAMPLES_PER_KEY:
                 subject = subject or subject_of(resource, item.location)
-                pending.examples.append((subject, path_of_reference(resource, ref)))
+                pending.examples.append((subject, self._path(resource, position, ref)))
+
+    def _path(self, resource: dict[str, Any], position: int, ref: str) -> Path:
+        """The element path of a reference; resources of one shape reuse the last one found."""
+        key = (resource.get("resourceType", ""), position)
+        hint = self.hints.get(key)
+        if hint is not None and follow(resource, hint) == ref:
+            return hint
+        path = path_of_reference(resource, ref)
+        self.hints[key] = path
+        return path
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, ReferenceAccumulator)
