@@ -190,6 +190,7 @@ def test_reference_kind(tmp_path: Path) -> None:
         patient("p1", managingOrganization={"reference": "Organization/o1"}),
         {"resourceType": "Organization", "id": "o1"},
         patient("p2", managingOrganization={"reference": "Organization/missing"}),
+        patient("p2b", managingOrganization={"reference": "Organization/missing"}),
         patient("p3", managingOrganization={"reference": "https://ods.example/Organization/X"}),
         patient("p4", managingOrganization={"reference": "#org"}),
         patient("p5", managingOrganization={"reference": "#org"},
@@ -199,8 +200,17 @@ def test_reference_kind(tmp_path: Path) -> None:
     assert got == Outcome.FAIL
     assert findings == [
         ("p4", "'#org' names no contained resource"),
-        ("p2", "reference 'Organization/missing' does not resolve to any resource in the target"),
+        ("p2", "reference 'Organization/missing' does not resolve to any resource in the target "
+               "(referred to 2 times; the first is shown)"),
     ]
+
+
+def test_reference_counts_stay_exact(tmp_path: Path) -> None:
+    rules = rule_yaml(resource='"*"', check="{kind: reference}")
+    result = one_pack_run(tmp_path, rules, [patient(f"p{i}", managingOrganization={"reference": "Organization/x"})
+                                            for i in range(7)])
+    r = result.rule("T-RULE-001")
+    assert (r.outcome, r.failed, len(r.findings)) == (Outcome.FAIL, 7, 1)
 
 
 def test_exists_per_kind(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from harness.fhirpath import compile_path
 from harness.results import Issue, Location
 from harness.targets.base import Located
 
-EXAMPLES_PER_KEY = 5
+LOCAL_EXAMPLES = 100  # dangling "#id" references kept to show; the count stays exact
 
 
 def subject_of(resource: dict[str, Any], location: Location | None) -> Subject:
@@ -97,14 +97,21 @@ def path_of_reference(resource: dict[str, Any], reference: str) -> Path:
     return None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
-    count: int = 0
-    examples: list[tuple[Subject, Path]] = field(default_factory=list)
+    """A reference target not seen yet: how often it is referred to, and one referrer to show.
+
+    One example per target keeps memory small when a bulk export lists referrers before the
+    resources they point at (the usual case); the count stays exact.
+    """
+
+    subject: Subject
+    path: Path
+    count: int = 1
 
     def merge(self, other: _Pending) -> None:
+        """Fold in a later shard: the count adds up, the earlier example stays."""
         self.count += other.count
-        self.examples.extend(other.examples[: EXAMPLES_PER_KEY - len(self.examples)])
 
 
 @dataclass
@@ -136,7 +143,7 @@ class ReferenceAccumulator:
                 if ref != "#" and ref[1:] not in {c.get("id") for c in contained if isinstance(c, dict)}:
                     subject = subject or subject_of(resource, item.location)
                     self.local_count += 1
-                    if len(self.local) < EXAMPLES_PER_KEY * 20:
+                    if len(self.local) < LOCAL_EXAMPLES:
                         self.local.append((Issue(f"'{ref}' names no contained resource",
                                                  render(path_of_reference(resource, ref)), "not-found"), subject))
                 continue
@@ -144,12 +151,10 @@ class ReferenceAccumulator:
                 continue  # resolved already: nothing to remember
             pending = self.pending.get(ref)
             if pending is None:
-                pending = self.pending[ref] = _Pending()
-            pending.count += 1
-            # the element path is worked out only while examples are still wanted
-            if len(pending.examples) < EXAMPLES_PER_KEY:
                 subject = subject or subject_of(resource, item.location)
-                pending.examples.append((subject, self._path(resource, position, ref)))
+                self.pending[ref] = _Pending(subject, self._path(resource, position, ref))
+            else:
+                pending.count += 1
 
     def _path(self, resource: dict[str, Any], position: int, ref: str) -> Path:
         """The element path of a reference; resources of one shape reuse the last one found."""
@@ -165,7 +170,11 @@ class ReferenceAccumulator:
         assert isinstance(other, ReferenceAccumulator)
         self.known |= other.known
         for ref, p in other.pending.items():
-            self.pending.setdefault(ref, _Pending()).merge(p)
+            mine = self.pending.get(ref)
+            if mine is None:
+                self.pending[ref] = p
+            else:
+                mine.merge(p)
         self.local.extend(other.local)
         self.local_count += other.local_count
         self.subjects += other.subjects
@@ -177,10 +186,10 @@ class ReferenceAccumulator:
             if any(k in self.known for k in reference_keys(ref)):
                 continue
             p = self.pending[ref]
-            self.overflow += p.count - len(p.examples)
-            for subject, path in p.examples:
-                yield Issue(f"reference '{ref}' does not resolve to any resource in the target",
-                            render(path) if path is not None else None, "not-found"), subject
+            self.overflow += p.count - 1
+            more = f" (referred to {p.count} times; the first is shown)" if p.count > 1 else ""
+            yield Issue(f"reference '{ref}' does not resolve to any resource in the target{more}",
+                        render(p.path) if p.path is not None else None, "not-found"), p.subject
 
 
 def _reads_all(params: dict[str, Any]) -> list[str]:
