@@ -141,30 +141,28 @@ def _walk(obj: dict[str, Any], node: _Node, path: Path, is_resource: bool, out: 
                         out.append(Issue("null in an array without a primitive extension",
                                          _render((path, key, i)), "structure"))
                     continue
-                if slot.primitive:
-                    if type(item) in slot.types and (not slot.is_string or (item and not item.isspace())) \
-                            and (slot.regex is None or slot.regex.fullmatch(item)):
-                        continue
-                    _bad_primitive(item, slot, (path, key, i), out)
-                elif slot.walks and type(item) is dict:
-                    _walk(item, slot.node, (path, key, i), False, out)
-                else:
-                    _complex(item, slot, (path, key, i), out)
+                _value(item, slot, path, key, i, out)
         elif type(value) is list:
             out.append(Issue(f"'{key}' does not repeat: it must not be an array", _render((path, key, None)),
                              "structure"))
-        elif slot.primitive:
-            if type(value) in slot.types and (not slot.is_string or (value and not value.isspace())) \
-                    and (slot.regex is None or slot.regex.fullmatch(value)):
-                continue
-            _bad_primitive(value, slot, (path, key, None), out)
-        elif slot.walks and type(value) is dict:
-            _walk(value, slot.node, (path, key, None), False, out)
         else:
-            _complex(value, slot, (path, key, None), out)
+            _value(value, slot, path, key, None, out)
     for name in node.required:
         if name not in obj and f"_{name}" not in obj:
             out.append(Issue(f"required element '{name}' is missing", _render((path, name, None)), "required"))
+
+
+def _value(value: Any, slot: _Slot, parent: Path, key: str, index: int | None, out: list[Issue]) -> None:
+    """One value of an element: a primitive checked in place, an object walked."""
+    if slot.primitive:
+        if type(value) in slot.types and (not slot.is_string or (value and not value.isspace())) \
+                and (slot.regex is None or slot.regex.fullmatch(value)):
+            return
+        _bad_primitive(value, slot, (parent, key, index), out)
+    elif slot.walks and type(value) is dict:
+        _walk(value, slot.node, (parent, key, index), False, out)
+    else:
+        _complex(value, slot, (parent, key, index), out)
 
 
 def _bad_primitive(value: Any, slot: _Slot, path: Path, out: list[Issue]) -> None:
