@@ -6,7 +6,9 @@ Exit codes: 0 the decision is pass; 1 the decision is fail; 2 a usage or configu
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -17,12 +19,16 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from harness import __version__
+from harness.engine import Target
 from harness.errors import ConfigurationError
+from harness.evidence import EvidenceStore, Redactor
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
 from harness.runner import Assessment, assess, parse_formats, write_reports
 from harness.suites import Catalogue
+from harness.targets.api import ApiTarget
 from harness.targets.export import ExportTarget
+from harness.targets.http_client import ClientConfig, FhirClient
 
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
@@ -33,6 +39,8 @@ packs_app = typer.Typer(no_args_is_help=True, help="Rule packs: list and lint.")
 suites_app = typer.Typer(no_args_is_help=True, help="Accreditation suites.")
 app.add_typer(packs_app, name="packs")
 app.add_typer(suites_app, name="suites")
+reference_app = typer.Typer(no_args_is_help=True, help="The bundled reference supplier.")
+app.add_typer(reference_app, name="reference")
 out = Console()
 err = Console(stderr=True)
 
@@ -58,7 +66,9 @@ def _date(value: str | None) -> dt.date | None:
 @app.command()
 def run(
     suite: Annotated[str, typer.Argument(help="suite id (see `suites list`) or a suite YAML file")],
-    export: Annotated[list[Path], typer.Option("--export", help="export file, directory or zip (repeatable)")],
+    export: Annotated[list[Path] | None, typer.Option(
+        "--export", help="export file, directory or zip (repeatable)")] = None,
+    api: Annotated[str | None, typer.Option("--api", help="base URL of the supplier's FHIR R4 API")] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports")] = Path("reports/out"),
@@ -67,14 +77,44 @@ def run(
         "--package-dir", help="FHIR package directory for value sets")] = None,
     packs_dir: Annotated[list[Path] | None, typer.Option(
         "--packs-dir", help="extra rule-pack directory (repeatable)")] = None,
+    token_env: Annotated[str | None, typer.Option(
+        "--token-env", help="environment variable holding the bearer token")] = None,
+    oauth_token_url: Annotated[str | None, typer.Option("--oauth-token-url", help="OAuth2 token endpoint")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id", help="OAuth2 client id")] = None,
+    client_secret_env: Annotated[str | None, typer.Option(
+        "--client-secret-env", help="environment variable holding the OAuth2 client secret")] = None,
+    scope: Annotated[str | None, typer.Option("--scope", help="OAuth2 scopes")] = None,
+    cert: Annotated[str | None, typer.Option("--cert", help="client certificate for mutual TLS")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="client key for mutual TLS")] = None,
+    ca: Annotated[str | None, typer.Option("--ca", help="CA bundle to trust")] = None,
+    connect_timeout: Annotated[float, typer.Option("--connect-timeout")] = 5.0,
+    read_timeout: Annotated[float, typer.Option("--read-timeout")] = 30.0,
+    page_limit: Annotated[int, typer.Option("--page-limit", help="most pages read per resource type")] = 100,
+    allow_insecure_local: Annotated[bool, typer.Option(
+        "--allow-insecure-local", help="allow http:// and private or loopback addresses (sandboxes)")] = False,
+    evidence: Annotated[str, typer.Option(
+        "--evidence", help="redacted (default) or full: keep patient data in evidence")] = "redacted",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
 ) -> None:
-    """Run a suite against a supplier's export and write the reports."""
+    """Run a suite against a supplier's export or API and write the reports."""
     try:
         day = _date(as_of)
         chosen = parse_formats(formats)
-        target = ExportTarget(export)
-        total = target.total_bytes()
+        if bool(export) == bool(api):
+            raise ConfigurationError("give either --export or --api")
+        if evidence not in ("redacted", "full"):
+            raise ConfigurationError(f"--evidence must be 'redacted' or 'full', not '{evidence}'")
+        target: Target
+        if api:
+            config = ClientConfig(
+                base_url=api, token=_secret(token_env), oauth_token_url=oauth_token_url, client_id=client_id,
+                client_secret=_secret(client_secret_env), scope=scope, cert=cert, key=key, ca=ca,
+                connect_timeout=connect_timeout, read_timeout=read_timeout, page_limit=page_limit,
+                allow_insecure_local=allow_insecure_local)
+            target = ApiTarget(FhirClient(config, EvidenceStore(Redactor(full=evidence == "full"))))
+        else:
+            target = ExportTarget(export or [])
+        total = target.total_bytes() if isinstance(target, ExportTarget) else 0
         if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
             with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                           TimeRemainingColumn(), console=err, transient=True) as bar:
@@ -94,17 +134,27 @@ def run(
     raise typer.Exit(EXIT_PASS if result.decision.outcome == "pass" else EXIT_FAIL)
 
 
+def _secret(env: str | None) -> str | None:
+    if env is None:
+        return None
+    value = os.environ.get(env)
+    if not value:
+        raise ConfigurationError(f"environment variable {env} is not set")
+    return value
+
+
 def _print_summary(result: Assessment) -> None:
     table = Table(title=f"{result.suite.title} ({result.suite.id} {result.suite.version}), as of {result.result.as_of}")
-    for col in ("rule", "level", "outcome", "subjects", "failed", "errors", "title"):
+    for col in ("rule", "level", "outcome", "subjects", "failed", "errors"):
         table.add_column(col, justify="right" if col in ("subjects", "failed", "errors") else "left",
-                         no_wrap=col != "title")
+                         no_wrap=True, min_width=16 if col == "rule" else None)
+    table.add_column("title", ratio=1)
     for r in result.result.rules:
         style = OUTCOME_STYLE.get(r.outcome.value, "")
         table.add_row(r.rule, r.level.value, f"[{style}]{r.outcome.value}[/{style}]", str(r.subjects),
                       str(r.failed), str(r.errors), r.title)
     out.print(table)
-    out.print(f"{result.result.resources_read} resources read from {len(result.result.inputs)} file(s)")
+    out.print(f"{result.result.resources_read} resources read from {len(result.result.inputs)} input(s)")
 
 
 def _print_decision(result: Assessment) -> None:
@@ -164,6 +214,28 @@ def suites_list() -> None:
     except ConfigurationError as exc:
         raise _config_error(exc) from None
     out.print(table)
+
+
+@reference_app.command("serve")
+def reference_serve(
+    port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (0: any free port)")] = 8080,
+    residents: Annotated[int, typer.Option("--residents")] = 12,
+    defect: Annotated[list[str] | None, typer.Option("--defect", help="defect switch (repeatable)")] = None,
+    url_file: Annotated[Path | None, typer.Option("--url-file", help="write the base URL here once listening")] = None,
+) -> None:
+    """Serve the reference supplier's FHIR API on loopback (bearer token: reference-supplier-token)."""
+    from fixtures.reference_server import ReferenceApi, ReferenceServer  # noqa: PLC0415 - only this command needs it
+
+    try:
+        server = ReferenceServer(ReferenceApi(residents, defects=defect or ()), port=port)
+    except (ValueError, OSError) as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    out.print(f"reference supplier FHIR API at {server.url}", highlight=False)
+    if url_file:
+        url_file.write_text(server.url + "\n", encoding="utf-8")
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
 
 
 @app.command()

@@ -213,7 +213,7 @@ def _finish_rule(state: RuleState) -> RuleResult:
         try:
             for issue, subject in acc.finish():
                 state.add(issue, {"resourceType": subject.resource_type, "id": subject.resource_id},
-                          subject.location, None)
+                          subject.location, None, error=issue.error)
             state.failed += acc.overflow
         except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
             state.add(Issue(f"could not evaluate: {type(exc).__name__}: {exc}", None, "exception"),

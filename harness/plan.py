@@ -62,7 +62,7 @@ class Plan:
         return found
 
 
-def compile_rule(rule: Rule, registry: Registry, terminology: Any) -> CompiledRule:
+def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any = None) -> CompiledRule:
     """Compile a rule; a failure makes a 'broken' rule whose result will be an error."""
     try:
         kind = registry.get(rule.kind)
@@ -73,7 +73,7 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any) -> CompiledRu
         compiled.where = compile_path(rule.where) if rule.where else None
         compiled.select = compile_path(rule.select) if rule.select else None
         params = {k: v for k, v in rule.check.items() if k != "kind"}
-        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology))
+        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology, target))
     except Exception as exc:  # noqa: BLE001 - any compile failure becomes this rule's 'error'
         compiled.broken = f"rule could not be compiled: {exc}"
         return compiled
@@ -85,9 +85,9 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any) -> CompiledRu
 
 
 def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: str,
-               registry: Registry = REGISTRY, terminology: Any = None) -> Plan:
+               registry: Registry = REGISTRY, terminology: Any = None, target: Any = None) -> Plan:
     rules = in_force(catalogue.rules_for(suite), as_of, target_kind)
     packs_used = sorted({r.pack for r in rules})
     all_packs = catalogue.packs()
-    compiled = [compile_rule(r, registry, terminology) for r in rules]
+    compiled = [compile_rule(r, registry, terminology, target) for r in rules]
     return Plan(suite, as_of, target_kind, [all_packs[p] for p in packs_used], compiled)

@@ -57,6 +57,7 @@ class Issue:
     message: str
     path: str | None = None
     code: str = "invalid"
+    error: bool = False  # could not evaluate (the target or the harness failed), not a failure
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from typing import Any
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
+from harness.evidence import EvidenceStore
 from harness.plan import build_plan
 from harness.reports.canonical import build_report, dumps
 from harness.reports.junit import render_junit
@@ -30,6 +31,7 @@ class Assessment:
     result: RunResult
     decision: Decision
     report: dict[str, Any]
+    evidence: EvidenceStore | None = None
 
 
 def parse_formats(text: str) -> list[str]:
@@ -48,13 +50,20 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
     suite = catalogue.suite(suite_ref)
     terminology = Terminology.from_directory(package_dir) if package_dir else None
     as_of = as_of or dt.date.today()
-    plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology)
+    plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology, target=target)
     started = dt.datetime.now(dt.UTC)
     result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self")
     decision = decide(result.rules, suite.policy)
+    store: EvidenceStore | None = getattr(getattr(target, "client", None), "evidence", None)
+    summary = None
+    if store is not None:
+        summary = store.summary()
+        if store.redactor.full:
+            summary["statement"] = ("Evidence was kept in full at the tester's request: it may hold patient data "
+                                    "and must be handled as such.")
     report = build_report(result, decision, title=suite.title, started=started,
-                          finished=dt.datetime.now(dt.UTC))
-    return Assessment(suite, result, decision, report)
+                          finished=dt.datetime.now(dt.UTC), evidence=summary)
+    return Assessment(suite, result, decision, report, store)
 
 
 def write_reports(assessment: Assessment, out_dir: Path, formats: list[str]) -> list[Path]:
@@ -65,4 +74,7 @@ def write_reports(assessment: Assessment, out_dir: Path, formats: list[str]) -> 
         path = out_dir / name
         path.write_bytes(render(assessment.report))
         written.append(path)
+    if assessment.evidence is not None:
+        assessment.evidence.write(out_dir / "evidence")
+        written.append(out_dir / "evidence")
     return written

@@ -57,6 +57,7 @@ class RuleContext:
     rule_id: str
     resource_types: tuple[str, ...]
     terminology: Any = None
+    target: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,8 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 
 def build_report(result: RunResult, decision: Decision, *, title: str, started: dt.datetime,
-                 finished: dt.datetime, run_id: str | None = None) -> dict[str, Any]:
+                 finished: dt.datetime, run_id: str | None = None,
+                 evidence: dict[str, Any] | None = None) -> dict[str, Any]:
     outcomes = Counter(r.outcome.value for r in result.rules)
     rules = [{
         "id": r.rule, "pack": r.pack, "title": r.title, "level": r.level.value, "outcome": r.outcome.value,
@@ -48,9 +49,11 @@ def build_report(result: RunResult, decision: Decision, *, title: str, started: 
         "counts": {"subjects": r.subjects, "failed": r.failed, "errors": r.errors,
                    "findings_shown": len(r.findings)},
     } for r in result.rules]
+    run_extra = {} if evidence is None else {"evidence": evidence}
     return {
         "schema": SCHEMA_ID,
         "run": {
+            **run_extra,
             "id": run_id or str(uuid.uuid4()),
             "started": started.isoformat(timespec="seconds"),
             "finished": finished.isoformat(timespec="seconds"),

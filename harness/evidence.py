@@ -1,0 +1,201 @@
+"""Evidence of API exchanges, redacted before it is stored or printed.
+
+Secrets (Authorization, cookies, anything token-like, and the credentials the run was given)
+are always removed. Patient data — NHS numbers, names, addresses, telecoms, dates of birth,
+narrative — is replaced by stable placeholders (the same value gets the same placeholder
+within a run) unless the run asked for ``full`` evidence; every replacement is counted in
+the redaction log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import orjson
+
+SECRET = "«secret»"
+SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|api[-_]?key|session|password", re.I)
+NHS_LIKE = re.compile(r"(?<!\d)(\d{3}[ -]?\d{3}[ -]?\d{4})(?!\d)")
+PATIENT_QUERY = {"identifier": "nhs", "family": "name", "given": "name", "name": "name", "birthdate": "dob",
+                 "address": "address", "address-postalcode": "address", "address-city": "address",
+                 "phone": "telecom", "email": "telecom", "telecom": "telecom"}
+NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
+ADDRESS_PARTS = ("line", "city", "district", "postalCode", "text")
+MAX_BODY = 64 * 1024
+
+
+@dataclass
+class Redactor:
+    """Replaces secrets always and patient data unless ``full``; the same value, the same placeholder."""
+
+    full: bool = False
+    secrets: list[str] = field(default_factory=list)
+    log: Counter[str] = field(default_factory=Counter)
+    _placeholders: dict[tuple[str, str], str] = field(default_factory=dict)
+    _counts: Counter[str] = field(default_factory=Counter)
+
+    def placeholder(self, category: str, value: str) -> str:
+        self.log[category] += 1
+        key = (category, value)
+        found = self._placeholders.get(key)
+        if found is None:
+            self._counts[category] += 1
+            found = self._placeholders[key] = f"«{category}-{self._counts[category]}»"
+        return found
+
+    def _secrets(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret and secret in text:
+                self.log["secret"] += text.count(secret)
+                text = text.replace(secret, SECRET)
+        return text
+
+    def text(self, text: str) -> str:
+        text = self._secrets(text)
+        if self.full:
+            return text
+        return NHS_LIKE.sub(lambda m: self.placeholder("nhs", re.sub(r"\D", "", m.group(1))), text)
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for name, value in headers.items():
+            if SECRET_HEADER.search(name):
+                self.log["secret"] += 1
+                out[name] = SECRET
+            else:
+                out[name] = self.text(value)
+        return out
+
+    def url(self, url: str) -> str:
+        parts = urlsplit(self._secrets(url))
+        query = []
+        for key, raw in parse_qsl(parts.query, keep_blank_values=True):
+            category = PATIENT_QUERY.get(key.split(":")[0])
+            value = raw
+            if SECRET_HEADER.search(key):
+                self.log["secret"] += 1
+                value = SECRET
+            elif category and not self.full:
+                if key.startswith("identifier") and "|" in raw:
+                    system, _, code = raw.rpartition("|")
+                    value = f"{system}|{self.placeholder(category, code)}"
+                else:
+                    prefix = raw[:2] if category == "dob" and raw[:2].isalpha() else ""
+                    value = prefix + self.placeholder(category, raw[len(prefix):])
+            query.append((key, value))
+        path = self.text(parts.path)
+        # for reading, not for sending: values are shown as they are
+        return urlunsplit((parts.scheme, parts.netloc, path, "&".join(f"{k}={v}" for k, v in query), ""))
+
+    def body(self, raw: bytes) -> str:
+        """A response or request body, redacted: JSON structurally, anything else as text."""
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            text = raw[:MAX_BODY].decode("utf-8", "replace")
+            suffix = f"\n… {len(raw) - MAX_BODY} more bytes not kept" if len(raw) > MAX_BODY else ""
+            return self.text(text) + suffix
+        text = orjson.dumps(self.json(data), option=orjson.OPT_INDENT_2).decode()
+        return text if len(text) <= MAX_BODY else text[:MAX_BODY] + "\n… truncated"
+
+    def json(self, node: Any, parent: str = "") -> Any:
+        if isinstance(node, dict):
+            return {k: self._member(k, v, node) for k, v in node.items()}
+        if isinstance(node, list):
+            return [self.json(v, parent) for v in node]
+        if isinstance(node, str):
+            return self.text(node)
+        return node
+
+    def _member(self, key: str, value: Any, owner: dict[str, Any]) -> Any:
+        if self.full:
+            return self.json(value, key)
+        if key == "div" and isinstance(value, str):
+            return self.placeholder("narrative", value)
+        if key == "birthDate" and isinstance(value, str):
+            return self.placeholder("dob", value)
+        if key == "name" and isinstance(value, list):
+            return [self._parts(v, NAME_PARTS, "name") for v in value]
+        if key == "name" and isinstance(value, dict):
+            return self._parts(value, NAME_PARTS, "name")
+        if key == "address" and isinstance(value, (list, dict)):
+            items = value if isinstance(value, list) else [value]
+            done = [self._parts(v, ADDRESS_PARTS, "address") for v in items]
+            return done if isinstance(value, list) else done[0]
+        if key == "telecom" and isinstance(value, list):
+            return [{**t, "value": self.placeholder("telecom", str(t["value"]))} if isinstance(t, dict)
+                    and "value" in t else t for t in value]
+        return self.json(value, key)
+
+    def _parts(self, value: Any, parts: tuple[str, ...], category: str) -> Any:
+        if not isinstance(value, dict):
+            return self.json(value)
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            if k in parts and isinstance(v, str):
+                out[k] = self.placeholder(category, v)
+            elif k in parts and isinstance(v, list):
+                out[k] = [self.placeholder(category, x) if isinstance(x, str) else x for x in v]
+            else:
+                out[k] = self.json(v)
+        return out
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its answer, as stored (already redacted)."""
+
+    id: str
+    rule: str | None
+    method: str
+    url: str
+    request_headers: dict[str, str]
+    request_body: str | None
+    status: int | None
+    response_headers: dict[str, str]
+    response_body: str | None
+    elapsed_ms: float
+    error: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.method} {self.url} [{self.id}]"
+
+
+@dataclass
+class EvidenceStore:
+    """Every exchange of a run, redacted as it is recorded."""
+
+    redactor: Redactor
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    def record(self, *, rule: str | None, method: str, url: str, request_headers: dict[str, str],
+               request_body: bytes | None, status: int | None, response_headers: dict[str, str],
+               response_body: bytes | None, elapsed_ms: float, error: str | None) -> Exchange:
+        r = self.redactor
+        exchange = Exchange(
+            id=f"EX-{len(self.exchanges) + 1:05d}", rule=rule, method=method, url=r.url(url),
+            request_headers=r.headers(request_headers),
+            request_body=r.body(request_body) if request_body else None, status=status,
+            response_headers=r.headers(response_headers),
+            response_body=r.body(response_body) if response_body else None,
+            elapsed_ms=round(elapsed_ms, 1), error=r.text(error) if error else None,
+        )
+        self.exchanges.append(exchange)
+        return exchange
+
+    def summary(self) -> dict[str, Any]:
+        return {"mode": "full" if self.redactor.full else "redacted", "exchanges": len(self.exchanges),
+                "redactions": dict(sorted(self.redactor.log.items()))}
+
+    def write(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        for ex in self.exchanges:
+            (directory / f"{ex.id}.json").write_bytes(
+                orjson.dumps(vars(ex), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        (directory / "redaction-log.json").write_bytes(
+            orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))

@@ -1,0 +1,226 @@
+"""The FHIR REST client: guarded addresses, timeouts, retries, auth, bounded bodies, evidence.
+
+Target problems (timeouts, resets, oversized or non-JSON bodies, error statuses) never raise:
+they come back as an ``HttpResult`` with ``error`` set, so the rule that asked reports
+``error``. Only a configuration the harness refuses (a private address without
+``--allow-insecure-local``, a malformed URL) raises ``ConfigurationError``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import orjson
+import requests
+
+from harness.errors import ConfigurationError
+from harness.evidence import EvidenceStore, Exchange
+
+FHIR_JSON = "application/fhir+json"
+RETRY_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class ClientConfig:
+    base_url: str
+    token: str | None = None
+    oauth_token_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = None
+    scope: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    retries: int = 3
+    backoff: float = 0.5
+    max_retry_after: float = 30.0
+    max_body: int = 50 * 1024 * 1024
+    page_limit: int = 100
+    allow_insecure_local: bool = False
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.token, self.client_secret) if s]
+
+
+@dataclass
+class HttpResult:
+    """What came back: status, headers, body, parsed JSON (if any), the evidence, or an error."""
+
+    status: int | None
+    headers: dict[str, str]
+    body: bytes
+    exchange: Exchange
+    error: str | None = None
+    json: Any = None
+
+    @property
+    def where(self) -> str:
+        return self.exchange.describe()
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
+
+
+def check_address(url: str, allow_insecure_local: bool) -> None:
+    """Refuse non-HTTPS and private, loopback or link-local targets unless explicitly allowed."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"'{url}' is not an http(s) URL")
+    if allow_insecure_local:
+        return
+    if parts.scheme != "https":
+        raise ConfigurationError(f"'{url}' is not HTTPS; pass --allow-insecure-local for a local sandbox")
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except socket.gaierror as exc:
+        raise ConfigurationError(f"cannot resolve '{parts.hostname}': {exc}") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            raise ConfigurationError(
+                f"'{parts.hostname}' resolves to {address}, a private or local address; "
+                "pass --allow-insecure-local to test a local sandbox")
+
+
+@dataclass
+class FhirClient:
+    config: ClientConfig
+    evidence: EvidenceStore
+    session: requests.Session = field(default_factory=requests.Session)
+    _token: str | None = None
+    _token_expiry: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.base = self.config.base_url.rstrip("/") + "/"
+        check_address(self.base, self.config.allow_insecure_local)
+        if self.config.cert:
+            self.session.cert = (self.config.cert, self.config.key) if self.config.key else self.config.cert
+        if self.config.ca:
+            self.session.verify = self.config.ca
+        self.evidence.redactor.secrets.extend(self.config.secrets())
+
+    def url(self, path: str) -> str:
+        return path if path.startswith(("http://", "https://")) else urljoin(self.base, path.lstrip("/"))
+
+    def _bearer(self, rule: str | None) -> str | None:
+        if self.config.oauth_token_url:
+            if self._token is None or time.monotonic() >= self._token_expiry:
+                self._fetch_token(rule)
+            return self._token
+        return self.config.token
+
+    def _fetch_token(self, rule: str | None) -> None:
+        cfg = self.config
+        assert cfg.oauth_token_url is not None
+        check_address(cfg.oauth_token_url, cfg.allow_insecure_local)
+        form = {"grant_type": "client_credentials", "client_id": cfg.client_id or "",
+                "client_secret": cfg.client_secret or ""}
+        if cfg.scope:
+            form["scope"] = cfg.scope
+        result = self._send("POST", cfg.oauth_token_url, {"Accept": "application/json"}, form, rule)
+        token = result.json.get("access_token") if isinstance(result.json, dict) else None
+        if result.error or result.status != 200 or not isinstance(token, str):
+            raise ConfigurationError(f"OAuth2 token request failed ({result.error or result.status}) "
+                                     f"at {result.where}")
+        self.evidence.redactor.secrets.append(token)
+        self._token = token
+        self._token_expiry = time.monotonic() + float(result.json.get("expires_in", 300)) - 30
+
+    def request(self, method: str, path: str, *, rule: str | None = None, auth: bool = True,
+                headers: dict[str, str] | None = None, body: Any = None) -> HttpResult:
+        url = self.url(path)
+        sent = {"Accept": FHIR_JSON, **(headers or {})}
+        if body is not None:
+            sent["Content-Type"] = FHIR_JSON
+        if auth:
+            token = self._bearer(rule)
+            if token:
+                sent["Authorization"] = f"Bearer {token}"
+        payload = orjson.dumps(body) if body is not None and not isinstance(body, bytes) else body
+        return self._send(method, url, sent, payload, rule)
+
+    def _send(self, method: str, url: str, headers: dict[str, str], payload: Any,
+              rule: str | None) -> HttpResult:
+        origin = _origin(url)
+        for _redirect in range(6):
+            result = self._with_retries(method, url, headers, payload, rule)
+            location = result.headers.get("Location") or result.headers.get("location")
+            if result.error or result.status not in (301, 302, 303, 307, 308) or not location:
+                return result
+            target = urljoin(url, location)
+            if _origin(target) != origin:
+                result.error = f"redirect to another origin refused ({_origin(target)[1]})"
+                return result
+            url = target
+        result.error = "too many redirects"
+        return result
+
+    def _with_retries(self, method: str, url: str, headers: dict[str, str], payload: Any,
+                      rule: str | None) -> HttpResult:
+        attempt = 0
+        while True:
+            result = self._once(method, url, headers, payload, rule)
+            if result.status not in RETRY_STATUSES or attempt >= self.config.retries:
+                return result
+            attempt += 1
+            delay = self.config.backoff * 2 ** (attempt - 1)
+            retry_after = result.headers.get("Retry-After")
+            if retry_after and retry_after.isdigit():
+                delay = max(delay, float(retry_after))
+            time.sleep(min(delay, self.config.max_retry_after))
+
+    def _once(self, method: str, url: str, headers: dict[str, str], payload: Any,
+              rule: str | None) -> HttpResult:
+        start = time.monotonic()
+        status: int | None = None
+        got_headers: dict[str, str] = {}
+        body = b""
+        error: str | None = None
+        try:
+            form = payload if isinstance(payload, dict) else None
+            data = None if form is not None else payload
+            with self.session.request(method, url, headers=headers, data=form or data, stream=True,
+                                      allow_redirects=False,
+                                      timeout=(self.config.connect_timeout, self.config.read_timeout)) as resp:
+                status = resp.status_code
+                got_headers = dict(resp.headers)
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > self.config.max_body:
+                        error = f"response body larger than the {self.config.max_body:,}-byte limit"
+                        break
+                    if time.monotonic() - start > self.config.read_timeout * 4:
+                        error = "response took too long to arrive"
+                        break
+                    chunks.append(chunk)
+                body = b"".join(chunks)
+        except requests.Timeout:
+            error = f"timed out (connect {self.config.connect_timeout}s, read {self.config.read_timeout}s)"
+        except requests.ConnectionError as exc:
+            error = f"connection failed: {type(exc).__name__}: {str(exc)[:200]}"
+        except requests.RequestException as exc:
+            error = f"request failed: {type(exc).__name__}: {str(exc)[:200]}"
+        exchange = self.evidence.record(
+            rule=rule, method=method, url=url, request_headers=headers,
+            request_body=payload if isinstance(payload, bytes) else None, status=status,
+            response_headers=got_headers, response_body=body or None,
+            elapsed_ms=(time.monotonic() - start) * 1000, error=error)
+        # the error text may quote the URL: keep only the redacted form
+        result = HttpResult(status, got_headers, body, exchange, exchange.error)
+        if body and error is None:
+            try:
+                result.json = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                result.json = None
+        return result
