@@ -109,10 +109,14 @@ class Redactor:
         if isinstance(node, list):
             return [self.json(v, parent) for v in node]
         if isinstance(node, str):
-            return self.text(node)
+            # links in Bundles carry search parameters: redact them like request URLs
+            return self.url(node) if node.startswith(("http://", "https://")) and "?" in node else self.text(node)
         return node
 
     def _member(self, key: str, value: Any, owner: dict[str, Any]) -> Any:
+        if SECRET_HEADER.search(key) and isinstance(value, str):
+            self.log["secret"] += 1
+            return SECRET
         if self.full:
             return self.json(value, key)
         if key == "div" and isinstance(value, str):
