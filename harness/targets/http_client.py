@@ -188,8 +188,9 @@ class FhirClient:
         try:
             form = payload if isinstance(payload, dict) else None
             data = None if form is not None else payload
+            # verify and cert passed explicitly: requests lets REQUESTS_CA_BUNDLE override the session's
             with self.session.request(method, url, headers=headers, data=form or data, stream=True,
-                                      allow_redirects=False,
+                                      allow_redirects=False, verify=self.session.verify, cert=self.session.cert,
                                       timeout=(self.config.connect_timeout, self.config.read_timeout)) as resp:
                 status = resp.status_code
                 got_headers = dict(resp.headers)
@@ -208,7 +209,7 @@ class FhirClient:
         except requests.Timeout:
             error = f"timed out (connect {self.config.connect_timeout}s, read {self.config.read_timeout}s)"
         except requests.ConnectionError as exc:
-            error = f"connection failed: {type(exc).__name__}: {str(exc)[:200]}"
+            error = f"connection failed: {type(exc).__name__}: {str(exc)[:400]}"
         except requests.RequestException as exc:
             error = f"request failed: {type(exc).__name__}: {str(exc)[:200]}"
         exchange = self.evidence.record(
