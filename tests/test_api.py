@@ -243,3 +243,19 @@ def test_hostile_addresses_are_refused(url: str, message: str) -> None:
         check_address(url, allow_insecure_local=False)
     if url.startswith("http"):
         check_address(url, allow_insecure_local=True)
+
+
+def test_paging_link_to_another_origin_is_not_followed() -> None:
+    def bundle(sock: socket.socket) -> None:
+        sock.recv(65536)
+        body = (b'{"resourceType":"Bundle","type":"searchset","entry":[],'
+                b'"link":[{"relation":"next","url":"http://169.254.169.254/latest/meta-data"}]}')
+        sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/fhir+json\r\nConnection: close\r\n"
+                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+
+    url, stop = _raw_server(bundle)
+    try:
+        items = list(api_target(url).items_for_type("Patient"))
+    finally:
+        stop()
+    assert [getattr(i, "message", None) for i in items] == ["search for Patient failed: link to another origin refused"]

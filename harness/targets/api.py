@@ -67,9 +67,10 @@ class ApiTarget:
                             f"no usable CapabilityStatement: {response_problem(result, 'CapabilityStatement')}")
             return
         for rtype in self.searchable_types(capabilities):
-            yield from self._search(rtype)
+            yield from self.items_for_type(rtype)
 
-    def _search(self, rtype: str) -> Iterator[Located | ReadError]:
+    def items_for_type(self, rtype: str) -> Iterator[Located | ReadError]:
+        """Every resource a search of one type returns, page by page."""
         url: str | None = f"{rtype}?_count={PAGE_SIZE}"
         pages = 0
         seen_urls: set[str] = set()

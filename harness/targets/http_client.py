@@ -138,6 +138,13 @@ class FhirClient:
     def request(self, method: str, path: str, *, rule: str | None = None, auth: bool = True,
                 headers: dict[str, str] | None = None, body: Any = None) -> HttpResult:
         url = self.url(path)
+        if _origin(url) != _origin(self.base):
+            # links the server hands back (paging) must not point the harness anywhere else
+            exchange = self.evidence.record(rule=rule, method=method, url=url, request_headers={},
+                                            request_body=None, status=None, response_headers={},
+                                            response_body=None, elapsed_ms=0.0,
+                                            error="link to another origin refused")
+            return HttpResult(None, {}, b"", exchange, exchange.error)
         sent = {"Accept": FHIR_JSON, **(headers or {})}
         if body is not None:
             sent["Content-Type"] = FHIR_JSON
