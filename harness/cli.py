@@ -72,7 +72,7 @@ def run(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports")] = Path("reports/out"),
-    formats: Annotated[str, typer.Option("--format", help="comma-separated: json, junit")] = "json,junit",
+    formats: Annotated[str, typer.Option("--format", help="comma-separated: json, junit, sarif")] = "json,junit",
     package_dir: Annotated[Path | None, typer.Option(
         "--package-dir", help="FHIR package directory for value sets")] = None,
     packs_dir: Annotated[list[Path] | None, typer.Option(

@@ -41,7 +41,7 @@ class Location:
 
     def __str__(self) -> str:
         if self.request:
-            return self.request
+            return f"{self.request}#{self.pointer}" if self.pointer else self.request
         text = self.file or ""
         if self.line is not None:
             text += f":{self.line}"

@@ -15,6 +15,7 @@ from harness.evidence import EvidenceStore
 from harness.plan import build_plan
 from harness.reports.canonical import build_report, dumps
 from harness.reports.junit import render_junit
+from harness.reports.sarif import render_sarif
 from harness.results import RunResult
 from harness.suites import Catalogue, Suite
 from harness.terminology import Terminology
@@ -22,6 +23,7 @@ from harness.terminology import Terminology
 FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "json": ("report.json", dumps),
     "junit": ("junit.xml", render_junit),
+    "sarif": ("report.sarif", render_sarif),
 }
 
 

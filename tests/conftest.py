@@ -20,3 +20,5 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+pytest_plugins = ["pytester"]

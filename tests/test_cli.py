@@ -132,3 +132,37 @@ def test_lists(tmp_path: Path) -> None:
     assert suites.exit_code == 0 and "asl-dscr-core" in suites.output
     packs = invoke("packs", "list")
     assert packs.exit_code == 0 and "identifiers.nhs-number" in packs.output
+
+
+def test_sarif_output(broken_export: Path, tmp_path: Path) -> None:
+    from sarif_pydantic import Sarif
+
+    res = invoke("run", "asl-dscr-core", "--export", broken_export, "--out", tmp_path, "--format", "json,sarif",
+                 "--as-of", "2026-11-01")
+    assert res.exit_code == 1
+    raw = json.loads((tmp_path / "report.sarif").read_text(encoding="utf-8"))
+    Sarif.model_validate(raw)  # the SARIF 2.1.0 object model
+    run = raw["runs"][0]
+    assert raw["version"] == "2.1.0"
+    report = load(tmp_path)
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [r["id"] for r in report["rules"]]
+    by_rule = {r["ruleId"]: r for r in run["results"]}
+    chk = by_rule["NHSNO-CHK-001"]
+    assert chk["level"] == "error" and run["tool"]["driver"]["rules"][chk["ruleIndex"]]["id"] == "NHSNO-CHK-001"
+    assert chk["locations"][0]["physicalLocation"] == {
+        "artifactLocation": {"uri": "export/Patient.ndjson", "uriBaseId": "EXPORTROOT"}, "region": {"startLine": 3}}
+    assert by_rule["DSCR-CP-001"]["level"] == "warning"
+    assert by_rule["HARNESS-READ-001"]["locations"][0]["physicalLocation"]["region"] == {"startLine": 181}
+    assert len(run["results"]) == len(report["findings"])
+
+
+SARIF_SCHEMA = Path(__import__("os").environ.get("CARE_ASSURE_SARIF_SCHEMA", "/nonexistent"))
+
+
+@pytest.mark.skipif(not SARIF_SCHEMA.is_file(), reason="the official SARIF 2.1.0 JSON schema is not available "
+                    "offline here; set CARE_ASSURE_SARIF_SCHEMA to a copy of sarif-schema-2.1.0.json")
+def test_sarif_validates_against_the_official_schema(broken_export: Path, tmp_path: Path) -> None:
+    assert invoke("run", "asl-dscr-core", "--export", broken_export, "--out", tmp_path, "--format", "sarif",
+                  "--as-of", "2026-11-01").exit_code == 1
+    schema = json.loads(SARIF_SCHEMA.read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads((tmp_path / "report.sarif").read_text(encoding="utf-8")), schema)

@@ -1,0 +1,186 @@
+"""The pytest plugin, as a supplier's CI would use it: a throwaway project run by pytester."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from fixtures.export_generator import Generator, write_ndjson
+from fixtures.reference_server import TOKEN, ReferenceApi, ReferenceServer
+from harness import runner
+from harness.targets import http_client
+
+# pytester's in-process runs drop modules first imported inside them, and C extensions (PyYAML's
+# parser) or module-level classes (requests' CookieJar) then disagree with the re-imported ones.
+# Importing the harness here keeps one copy for all runs.
+assert runner.assess and http_client.FhirClient
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = ["--assure-suite", "asl-dscr-core", "--assure-as-of", "2026-11-01", "-p", "no:randomly"]
+
+
+@pytest.fixture(scope="module")
+def clean_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("clean") / "export"
+    write_ndjson(Generator(10, seed=4).resources(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def broken_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("broken") / "export"
+    write_ndjson(Generator(10, seed=4, defects=("nhs-bad-checksum", "resident-without-care-plan")).resources(), path)
+    return path
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, str]:
+    found = {}
+    for line in result.outlines:
+        for word in ("PASSED", "FAILED", "XFAIL", "SKIPPED", "ERROR"):
+            if line.startswith(word + " ") and "care-assure[" in line:
+                found[line.split("::")[1].split(" ")[0]] = word
+    return found
+
+
+def test_inert_without_options(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_own():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    assert "care-assure[" not in result.stdout.str()
+
+
+def test_one_item_per_rule_with_outcomes_junit_and_exit_code(
+        pytester: pytest.Pytester, broken_export: Path) -> None:
+    junit = pytester.path / "junit.xml"
+    result = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "--junitxml", str(junit), "-rA")
+    result.assert_outcomes(passed=20, failed=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    outcomes = _outcomes(result)
+    assert outcomes["NHSNO-CHK-001"] == "FAILED" and outcomes["DSCR-CP-001"] == "XFAIL"
+    assert outcomes["HARNESS-READ-001"] == "PASSED"
+    text = result.stdout.str()
+    assert "Patient/resident-0002 at export/Patient.ndjson:3" in text and "Remediation:" in text
+    assert "Traceback" not in text
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    props = {p.get("name"): p.get("value") for p in cases["NHSNO-CHK-001"].iter("property")}
+    assert props["rule_id"] == "NHSNO-CHK-001" and props["level"] == "MUST"
+    assert props["standard"] == "ISB 0149 Amd 136/2010" and props["clause"].startswith("NHS Data Dictionary")
+    assert cases["NHSNO-CHK-001"].find("failure") is not None
+
+
+def test_should_level_fails_the_build_when_asked(pytester: pytest.Pytester, broken_export: Path) -> None:
+    result = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "--assure-level", "should")
+    result.assert_outcomes(passed=20, failed=2)
+
+
+def test_selection_by_marker_and_keyword(pytester: pytest.Pytester, broken_export: Path) -> None:
+    result = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "-m", "assure_should")
+    result.assert_outcomes(passed=4, xfailed=1)
+    result = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "-k", "NHSNO")
+    result.assert_outcomes(passed=5, failed=1)
+    result = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "-m",
+                                "assure_pack_identifiers_ods")
+    result.assert_outcomes(passed=4)
+
+
+def test_clean_export_passes_with_exit_zero(pytester: pytest.Pytester, clean_export: Path) -> None:
+    result = pytester.runpytest(*SUITE, "--assure-export", str(clean_export))
+    result.assert_outcomes(passed=22)
+    assert result.ret == pytest.ExitCode.OK
+
+
+def test_error_outcome_fails_the_item(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    write_ndjson(Generator(5, seed=2).resources(), export)
+    with (export / "Patient.ndjson").open("ab") as f:
+        f.write(b"{broken\n")
+    result = pytester.runpytest(*SUITE, "--assure-export", str(export), "-k", "HARNESS")
+    result.assert_outcomes(failed=1)
+    assert "could not be evaluated" in result.stdout.str()
+
+
+def test_ini_configuration_fixtures_and_report(pytester: pytest.Pytester, broken_export: Path) -> None:
+    pytester.makepyprojecttoml(f"""
+[tool.pytest.ini_options]
+assure_suite = "asl-dscr-core"
+assure_export = ["{broken_export}"]
+assure_as_of = "2026-11-01"
+assure_report = "out"
+""")
+    pytester.makepyfile(test_own="""
+def test_our_own_rule(assure_result, assure_target):
+    failing = [r.rule for r in assure_result.rules if r.outcome.value == "fail"]
+    assert failing == ["NHSNO-CHK-001", "DSCR-CP-001"]
+    assert sum(1 for _ in assure_target.items()) > 100
+
+def test_client_needs_api(assure_client):
+    raise AssertionError("not reached: skipped without an API")
+""")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=21, failed=1, xfailed=1, skipped=1)
+    report = json.loads((pytester.path / "out" / "report.json").read_text(encoding="utf-8"))
+    schema = json.loads((ROOT / "reports" / "report.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(report, schema)
+    assert report["decision"]["outcome"] == "fail"
+
+
+def test_xdist_gives_the_same_results_from_one_engine_run(
+        pytester: pytest.Pytester, broken_export: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    monkeypatch.setenv("ASSURE_RUNS_DIR", str(runs))
+    pytester.makepyfile(**{f"test_own_{i}": f"""
+import os, pathlib
+
+def test_record_run_{i}(assure_report):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    (pathlib.Path(os.environ["ASSURE_RUNS_DIR"]) / f"{{worker}}-{i}").write_text(assure_report["run"]["id"])
+""" for i in range(4)})
+    plain = pytester.runpytest_subprocess(*SUITE, "--assure-export", str(broken_export), "-rA")
+    for f in runs.iterdir():
+        f.unlink()
+    parallel = pytester.runpytest_subprocess(*SUITE, "--assure-export", str(broken_export), "-n", "2", "-rA",
+                                             "--assure-report", str(tmp_path / "out"))
+    assert _outcomes(plain) == _outcomes(parallel)
+    parallel.assert_outcomes(passed=24, failed=1, xfailed=1)
+    assert plain.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
+    # the workers saw the controller's one run (one engine run), not runs of their own
+    controller_run = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))["run"]["id"]
+    seen = {f.name: f.read_text() for f in runs.iterdir()}
+    assert len(seen) == 4 and all(name.startswith("gw") for name in seen)
+    assert set(seen.values()) == {controller_run}
+
+
+@pytest.fixture(scope="module")
+def reference_api() -> Iterator[str]:
+    with ReferenceServer(ReferenceApi(residents=6)) as server:
+        yield server.url
+
+
+def test_against_the_reference_api(pytester: pytest.Pytester, reference_api: str,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFERENCE_TOKEN", TOKEN)
+    pytester.makepyfile(test_own="""
+def test_own_api_check(assure_client):
+    assert assure_client.request("GET", "metadata", auth=False).status == 200
+""")
+    result = pytester.runpytest(*SUITE, "--assure-api", reference_api, "--assure-token-env", "REFERENCE_TOKEN",
+                                "--assure-allow-insecure-local", "-rA")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    outcomes = _outcomes(result)
+    assert outcomes["API-PAT-SRCH-001"] == "PASSED" and len([k for k in outcomes if k.startswith("API-")]) == 12
+    assert TOKEN not in result.stdout.str()
+
+
+def test_usage_errors_are_reported_without_traceback(pytester: pytest.Pytester, clean_export: Path) -> None:
+    result = pytester.runpytest("--assure-suite", "no-such-suite", "--assure-export", str(clean_export))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "unknown suite 'no-such-suite'" in result.stderr.str()
+    result = pytester.runpytest("--assure-suite", "asl-dscr-core")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "give --assure-export or --assure-api" in result.stderr.str()
