@@ -24,8 +24,8 @@ from harness.results import Level
 ASSURE_KEY = pytest.StashKey[dict[str, Any]]()
 LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}, "may": {"MUST", "SHOULD", "MAY"}}
 SHOWN_FINDINGS = 20
-_OPTIONS = ("suite", "export", "api", "token_env", "allow_insecure_local", "as_of", "level", "report",
-            "extra_packs", "package_dir")
+_OPTIONS = ("suite", "export", "api", "token_env", "oauth_token_url", "client_id", "client_secret_env", "scope",
+            "cert", "key", "ca", "allow_insecure_local", "as_of", "level", "report", "extra_packs", "package_dir")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -34,6 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assure-export", action="append", help="export file, directory or zip (repeatable)")
     group.addoption("--assure-api", help="base URL of the FHIR API under test")
     group.addoption("--assure-token-env", help="environment variable holding the API's bearer token")
+    group.addoption("--assure-oauth-token-url", help="OAuth2 token endpoint (client credentials)")
+    group.addoption("--assure-client-id", help="OAuth2 client id")
+    group.addoption("--assure-client-secret-env", help="environment variable holding the OAuth2 client secret")
+    group.addoption("--assure-scope", help="OAuth2 scopes")
+    group.addoption("--assure-cert", help="client certificate for mutual TLS")
+    group.addoption("--assure-key", help="client key for mutual TLS")
+    group.addoption("--assure-ca", help="CA bundle to trust")
     group.addoption("--assure-allow-insecure-local", action="store_true", default=None,
                     help="allow http:// and loopback/private addresses (local sandboxes)")
     group.addoption("--assure-as-of", help="date the rules are judged on (YYYY-MM-DD), default today")
@@ -100,12 +107,23 @@ def _target(config: pytest.Config) -> Any:
         raise pytest.UsageError("care-assure: give --assure-export or --assure-api (one of them)")
     if export:
         return ExportTarget([Path(p) for p in export])
-    token_env = _opt(config, "token_env")
-    token = os.environ.get(token_env) if token_env else None
-    if token_env and not token:
-        raise pytest.UsageError(f"care-assure: environment variable {token_env} is not set")
-    cfg = ClientConfig(base_url=api, token=token, allow_insecure_local=bool(_opt(config, "allow_insecure_local")))
+    cfg = ClientConfig(
+        base_url=api, token=_env(config, "token_env"), oauth_token_url=_opt(config, "oauth_token_url"),
+        client_id=_opt(config, "client_id"), client_secret=_env(config, "client_secret_env"),
+        scope=_opt(config, "scope"), cert=_opt(config, "cert"), key=_opt(config, "key"), ca=_opt(config, "ca"),
+        allow_insecure_local=bool(_opt(config, "allow_insecure_local")))
     return ApiTarget(FhirClient(cfg, EvidenceStore(Redactor())))
+
+
+def _env(config: pytest.Config, name: str) -> str | None:
+    """A secret named by an environment variable (secrets never go on the command line)."""
+    variable = _opt(config, name)
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise pytest.UsageError(f"care-assure: environment variable {variable} is not set")
+    return value
 
 
 def _assess(config: pytest.Config) -> dict[str, Any]:

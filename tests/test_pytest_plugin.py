@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from fixtures.export_generator import Generator, write_ndjson
-from fixtures.reference_server import TOKEN, ReferenceApi, ReferenceServer
+from fixtures.reference_server import CLIENT_ID, CLIENT_SECRET, TOKEN, ReferenceApi, ReferenceServer
 from harness import runner
 from harness.targets import http_client
 
@@ -165,6 +165,7 @@ def reference_api() -> Iterator[str]:
 def test_against_the_reference_api(pytester: pytest.Pytester, reference_api: str,
                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REFERENCE_TOKEN", TOKEN)
+    monkeypatch.setenv("REFERENCE_SECRET", CLIENT_SECRET)
     pytester.makepyfile(test_own="""
 def test_own_api_check(assure_client):
     assert assure_client.request("GET", "metadata", auth=False).status == 200
@@ -175,6 +176,10 @@ def test_own_api_check(assure_client):
     outcomes = _outcomes(result)
     assert outcomes["API-PAT-SRCH-001"] == "PASSED" and len([k for k in outcomes if k.startswith("API-")]) == 12
     assert TOKEN not in result.stdout.str()
+    oauth = pytester.runpytest(*SUITE, "--assure-api", reference_api, "--assure-allow-insecure-local",
+                               "--assure-oauth-token-url", f"{reference_api}/oauth/token",
+                               "--assure-client-id", CLIENT_ID, "--assure-client-secret-env", "REFERENCE_SECRET")
+    assert oauth.ret == pytest.ExitCode.OK, oauth.stdout.str()
 
 
 def test_usage_errors_are_reported_without_traceback(pytester: pytest.Pytester, clean_export: Path) -> None:
