@@ -25,6 +25,15 @@ def write_ndjson(path: Path, resources: list[dict[str, Any]]) -> Path:
     return path
 
 
+def reference_export(factory: Any, residents: int, seed: int, defects: tuple[str, ...] = ()) -> Path:
+    """The reference supplier's export (NDJSON directory ``export``) in a fresh temporary folder."""
+    from fixtures.export_generator import Generator
+    from fixtures.export_generator import write_ndjson as write_export
+    path: Path = factory.mktemp("export") / "export"
+    write_export(Generator(residents, seed=seed, defects=defects).resources(), path)
+    return path
+
+
 def run_suite(export: Path, suite: str = "asl-dscr-core", **kw: Any) -> Assessment:
     return assess(suite, ExportTarget([export]), as_of=kw.pop("as_of", AS_OF), **kw)
 

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 from typer.testing import CliRunner
 
-from fixtures.export_generator import Generator, write_ndjson
 from harness.cli import app
+from tests.helpers import reference_export as make_export
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "reports" / "report.schema.json").read_text(encoding="utf-8"))
@@ -21,15 +21,12 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def reference_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("ref") / "export"
-    write_ndjson(Generator(30, seed=3).resources(), path)
-    return path
+    return make_export(tmp_path_factory, 30, 3)
 
 
 @pytest.fixture(scope="module")
 def broken_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bad") / "export"
-    write_ndjson(Generator(30, seed=3, defects=("nhs-bad-checksum", "resident-without-care-plan")).resources(), path)
+    path = make_export(tmp_path_factory, 30, 3, ("nhs-bad-checksum", "resident-without-care-plan"))
     with (path / "Observation.ndjson").open("ab") as f:
         f.write(b"{not json\n")
     return path

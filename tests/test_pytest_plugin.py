@@ -14,6 +14,7 @@ from fixtures.export_generator import Generator, write_ndjson
 from fixtures.reference_server import CLIENT_ID, CLIENT_SECRET, TOKEN, ReferenceApi, ReferenceServer
 from harness import runner
 from harness.targets import http_client
+from tests.helpers import reference_export as make_export
 
 # pytester's in-process runs drop modules first imported inside them, and C extensions (PyYAML's
 # parser) or module-level classes (requests' CookieJar) then disagree with the re-imported ones.
@@ -26,16 +27,12 @@ SUITE = ["--assure-suite", "asl-dscr-core", "--assure-as-of", "2026-11-01", "-p"
 
 @pytest.fixture(scope="module")
 def clean_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("clean") / "export"
-    write_ndjson(Generator(10, seed=4).resources(), path)
-    return path
+    return make_export(tmp_path_factory, 10, 4)
 
 
 @pytest.fixture(scope="module")
 def broken_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("broken") / "export"
-    write_ndjson(Generator(10, seed=4, defects=("nhs-bad-checksum", "resident-without-care-plan")).resources(), path)
-    return path
+    return make_export(tmp_path_factory, 10, 4, ("nhs-bad-checksum", "resident-without-care-plan"))
 
 
 def _outcomes(result: pytest.RunResult) -> dict[str, str]:
