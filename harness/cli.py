@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -24,6 +25,7 @@ from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Redactor
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
+from harness.reports.diff import diff_reports
 from harness.runner import Assessment, assess, parse_formats, write_reports
 from harness.suites import Catalogue
 from harness.targets.api import ApiTarget
@@ -40,6 +42,8 @@ suites_app = typer.Typer(no_args_is_help=True, help="Accreditation suites.")
 app.add_typer(packs_app, name="packs")
 app.add_typer(suites_app, name="suites")
 reference_app = typer.Typer(no_args_is_help=True, help="The bundled reference supplier.")
+report_app = typer.Typer(no_args_is_help=True, help="Work with reports.")
+app.add_typer(report_app, name="report")
 app.add_typer(reference_app, name="reference")
 out = Console()
 err = Console(stderr=True)
@@ -72,7 +76,8 @@ def run(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports")] = Path("reports/out"),
-    formats: Annotated[str, typer.Option("--format", help="comma-separated: json, junit, sarif")] = "json,junit",
+    formats: Annotated[str, typer.Option(
+        "--format", help="comma-separated: json, junit, sarif, csv, html")] = "json,junit,html",
     package_dir: Annotated[Path | None, typer.Option(
         "--package-dir", help="FHIR package directory for value sets")] = None,
     packs_dir: Annotated[list[Path] | None, typer.Option(
@@ -214,6 +219,45 @@ def suites_list() -> None:
     except ConfigurationError as exc:
         raise _config_error(exc) from None
     out.print(table)
+
+
+@report_app.command("diff")
+def report_diff(
+    old: Annotated[Path, typer.Argument(help="earlier report.json (or its directory)")],
+    new: Annotated[Path, typer.Argument(help="later report.json (or its directory)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print the diff as JSON")] = False,
+) -> None:
+    """What changed between two runs; exit 1 when a rule newly fails."""
+    try:
+        before, after = _load_report(old), _load_report(new)
+    except ConfigurationError as exc:
+        raise _config_error(exc) from None
+    d = diff_reports(before, after)
+    if as_json:
+        out.print_json(data=d.as_dict())
+    else:
+        for title, rows in (("newly failing", d.newly_failing), ("newly passing", d.newly_passing)):
+            out.print(f"{title}: {len(rows)}")
+            for row in rows:
+                out.print(f"  {row['rule']} ({row['level']}) {row['was'] or 'new rule'} → {row['now']}: {row['title']}",
+                          highlight=False, soft_wrap=True)
+        out.print(f"findings added: {len(d.findings_added)}, removed: {len(d.findings_removed)}")
+        for f in d.findings_added[:20]:
+            out.print(f"  + {f['rule']} {f['location'] or ''} {f['message']}", highlight=False, soft_wrap=True)
+        for f in d.findings_removed[:20]:
+            out.print(f"  - {f['rule']} {f['location'] or ''} {f['message']}", highlight=False, soft_wrap=True)
+    raise typer.Exit(EXIT_FAIL if d.regressed else EXIT_PASS)
+
+
+def _load_report(path: Path) -> dict[str, Any]:
+    file = path / "report.json" if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"{file}: cannot read a report: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != "care-assure/report/v1":
+        raise ConfigurationError(f"{file}: not a care-assure report (schema care-assure/report/v1)")
+    return data
 
 
 @reference_app.command("serve")

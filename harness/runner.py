@@ -14,6 +14,8 @@ from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore
 from harness.plan import build_plan
 from harness.reports.canonical import build_report, dumps
+from harness.reports.csv_report import render_csv
+from harness.reports.html import render_html
 from harness.reports.junit import render_junit
 from harness.reports.sarif import render_sarif
 from harness.results import RunResult
@@ -24,6 +26,8 @@ FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "json": ("report.json", dumps),
     "junit": ("junit.xml", render_junit),
     "sarif": ("report.sarif", render_sarif),
+    "csv": ("requirements.csv", render_csv),
+    "html": ("report.html", render_html),
 }
 
 
@@ -64,7 +68,8 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
             summary["statement"] = ("Evidence was kept in full at the tester's request: it may hold patient data "
                                     "and must be handled as such.")
     report = build_report(result, decision, title=suite.title, started=started,
-                          finished=dt.datetime.now(dt.UTC), evidence=summary)
+                          finished=dt.datetime.now(dt.UTC), evidence=summary,
+                          requests=[ex.url for ex in store.exchanges] if store else None)
     return Assessment(suite, result, decision, report, store)
 
 

@@ -159,7 +159,8 @@ def _reset(sock: socket.socket) -> None:
 def _html(sock: socket.socket) -> None:
     sock.recv(65536)
     body = b"<html><body>Login</body></html>"
-    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    sock.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                 % (len(body), body))
 
 
 def _endless(sock: socket.socket) -> None:

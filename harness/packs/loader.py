@@ -107,7 +107,7 @@ def _build(doc: YamlDocument, registry: Registry) -> tuple[Pack, list[Problem]]:
             id=rid, pack=data["pack"], title=r["title"], level=Level(r["level"]), standard=standard,
             clause=r["clause"], applies_to=frozenset(r["applies_to"]), effective_from=start,
             effective_until=until, resources=resources, check=dict(r["check"]),
-            remediation=r["remediation"], where=r.get("where"), select=r.get("select"),
+            remediation=r["remediation"].strip(), where=r.get("where"), select=r.get("select"),
             when_absent=r.get("when_absent", "fail"), aliases=tuple(r.get("aliases", [])),
             note=r.get("note"), file=doc.path, line=line,
         ))

@@ -41,7 +41,7 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 def build_report(result: RunResult, decision: Decision, *, title: str, started: dt.datetime,
                  finished: dt.datetime, run_id: str | None = None,
-                 evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+                 evidence: dict[str, Any] | None = None, requests: list[str] | None = None) -> dict[str, Any]:
     outcomes = Counter(r.outcome.value for r in result.rules)
     rules = [{
         "id": r.rule, "pack": r.pack, "title": r.title, "level": r.level.value, "outcome": r.outcome.value,
@@ -75,6 +75,7 @@ def build_report(result: RunResult, decision: Decision, *, title: str, started: 
         },
         "rules": rules,
         "findings": [_finding(f) for f in result.findings()],
+        "coverage": coverage(result, requests or []),
         "summary": {
             "rules": len(result.rules),
             "outcomes": {o: outcomes.get(o, 0) for o in
@@ -83,6 +84,19 @@ def build_report(result: RunResult, decision: Decision, *, title: str, started: 
             "errors": sum(r.errors for r in result.rules),
             "resources": result.resources_read,
         },
+    }
+
+
+def coverage(result: RunResult, requests: list[str]) -> dict[str, Any]:
+    """What the run touched: resource types, subjects per rule, rules with no data, search parameters."""
+    params = sorted({part.split("=", 1)[0] for url in requests if "?" in url
+                     for part in url.split("?", 1)[1].split("&") if part})
+    return {
+        "resource_types": result.resource_counts,
+        "subjects": {r.rule: r.subjects for r in result.rules},
+        "without_data": [r.rule for r in result.rules if r.subjects == 0],
+        "requests": len(requests),
+        "search_parameters": params,
     }
 
 
