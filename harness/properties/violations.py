@@ -1,0 +1,182 @@
+"""Violating instances: a valid dataset changed so that exactly one rule fails.
+
+``violating_datasets(rule_id)`` draws a valid dataset and breaks it for that rule alone,
+returning the dataset and the resources the findings must name. A rule with no known way
+to break it raises, rather than silently generating valid data.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+from hypothesis import strategies as st
+
+from harness.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM, ODS_SITE_SYSTEM
+from harness.properties.strategies import datasets
+
+Resource = dict[str, Any]
+Subjects = set[tuple[str, str]]
+
+
+def _find(data: list[Resource], rtype: str, rid: str | None = None) -> Resource:
+    return next(r for r in data if r["resourceType"] == rtype and (rid is None or r["id"] == rid))
+
+
+def _nhs(patient: Resource) -> dict[str, Any]:
+    return next(i for i in patient["identifier"] if i["system"] == NHS_NUMBER_SYSTEM)
+
+
+def _spaced(data: list[Resource]) -> Subjects:
+    ident = _nhs(_find(data, "Patient", "p0"))
+    v = ident["value"]
+    ident["value"] = f"{v[:3]} {v[3:6]} {v[6:]}"
+    return {("Patient", "p0")}
+
+
+def _bad_check_digit(data: list[Resource]) -> Subjects:
+    used = {_nhs(p)["value"] for p in data if p["resourceType"] == "Patient"}
+    ident = _nhs(_find(data, "Patient", "p0"))
+    v = ident["value"]
+    for step in range(1, 10):
+        candidate = v[:9] + str((int(v[9]) + step) % 10)
+        if candidate not in used:
+            ident["value"] = candidate
+            return {("Patient", "p0")}
+    raise ValueError("no free number")  # pragma: no cover - ten digits always leave one
+
+
+def _set(rtype: str, rid: str, **fields: Any) -> Callable[[list[Resource]], Subjects]:
+    def apply(data: list[Resource]) -> Subjects:
+        _find(data, rtype, rid).update(copy.deepcopy(fields))
+        return {(rtype, rid)}
+    return apply
+
+
+def _drop(rtype: str, rid: str, field: str) -> Callable[[list[Resource]], Subjects]:
+    def apply(data: list[Resource]) -> Subjects:
+        del _find(data, rtype, rid)[field]
+        return {(rtype, rid)}
+    return apply
+
+
+def _bump(code: str) -> str:
+    return code[:-1] + str((int(code[-1]) + 1) % 10)
+
+
+def _duplicate(data: list[Resource]) -> Subjects:
+    _nhs(_find(data, "Patient", "p1"))["value"] = _nhs(_find(data, "Patient", "p0"))["value"]
+    return {("Patient", "p0"), ("Patient", "p1")}
+
+
+def _no_verification(data: list[Resource]) -> Subjects:
+    del _nhs(_find(data, "Patient", "p0"))["extension"]
+    return {("Patient", "p0")}
+
+
+def _bad_verification(data: list[Resource]) -> Subjects:
+    _nhs(_find(data, "Patient", "p0"))["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = "09"
+    return {("Patient", "p0")}
+
+
+def _ods(mutate: Callable[[Resource], None]) -> Callable[[list[Resource]], Subjects]:
+    def apply(data: list[Resource]) -> Subjects:
+        mutate(_find(data, "Organization", "org"))
+        return {("Organization", "org")}
+    return apply
+
+
+def _lower_ods(org: Resource) -> None:
+    org["identifier"][0]["value"] = org["identifier"][0]["value"].lower()
+
+
+def _misspelt_ods(org: Resource) -> None:
+    org["identifier"].append({"system": "https://fhir.nhs.uk/Id/ods-organisation-code", "value": "VM1A2"})
+
+
+def _no_ods(org: Resource) -> None:
+    org["identifier"] = [i for i in org["identifier"] if i["system"] != ODS_ORGANIZATION_SYSTEM] or \
+        [{"system": "https://care-assure.example/Id/local", "value": "1"}]
+
+
+def _site(data: list[Resource]) -> Subjects:
+    data.append({"resourceType": "Location", "id": "site", "name": "Care home",
+                 "identifier": [{"system": ODS_SITE_SYSTEM, "value": "vm1a2"}],
+                 "managingOrganization": {"reference": "Organization/org"}})
+    return {("Location", "site")}
+
+
+def _code(rtype: str, rid: str, element: str) -> Callable[[list[Resource]], Subjects]:
+    def apply(data: list[Resource]) -> Subjects:
+        coding = _find(data, rtype, rid)[element]["coding"][0]
+        coding["code"] = _bump(coding["code"])
+        return {(rtype, rid)}
+    return apply
+
+
+def _dmd_slash(data: list[Resource]) -> Subjects:
+    _find(data, "MedicationStatement", "ms0")["medicationCodeableConcept"]["coding"][0]["system"] += "/"
+    return {("MedicationStatement", "ms0")}
+
+
+def _no_care_plan(data: list[Resource]) -> Subjects:
+    data.remove(_find(data, "CarePlan", "cp0"))
+    return {("Patient", "p0")}
+
+
+def _orphan_observation(data: list[Resource]) -> Subjects:
+    data.append({"resourceType": "Observation", "id": "orphan", "status": "final",
+                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}]}})
+    return {("Observation", "orphan")}
+
+
+def _not_done(data: list[Resource]) -> Subjects:
+    data.append({"resourceType": "MedicationAdministration", "id": "refused", "status": "not-done",
+                 "medicationCodeableConcept": {"text": "a dose"}, "subject": {"reference": "Patient/p0"},
+                 "effectiveDateTime": "2026-10-01T08:00:00Z"})
+    return {("MedicationAdministration", "refused")}
+
+
+def _repeated(data: list[Resource]) -> Subjects:
+    _nhs(_find(data, "Patient", "p0"))["value"] = "4444444444"
+    return {("Patient", "p0")}
+
+
+VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
+    "NHSNO-FMT-001": _spaced,
+    "NHSNO-CHK-001": _bad_check_digit,
+    "NHSNO-CHK-002": _repeated,
+    "NHSNO-UNQ-001": _duplicate,
+    "NHSNO-VER-001": _no_verification,
+    "NHSNO-VER-002": _bad_verification,
+    "ODS-FMT-001": _ods(_lower_ods),
+    "ODS-FMT-002": _site,
+    "ODS-SYS-001": _ods(_misspelt_ods),
+    "ODS-REF-001": _ods(_no_ods),
+    "SCT-FMT-001": _code("AllergyIntolerance", "a0", "code"),
+    "DMD-CHK-001": _code("MedicationStatement", "ms0", "medicationCodeableConcept"),
+    "DMD-SYS-001": _dmd_slash,
+    "FHIR-STRUCT-001": _set("Patient", "p0", nickname="Nan"),
+    "FHIR-REF-001": _set("CarePlan", "cp0", author={"reference": "Practitioner/missing"}),
+    "FHIR-GENDER-001": _set("Patient", "p0", gender="M"),
+    "DSCR-CP-001": _no_care_plan,
+    "DSCR-NOTE-001": _orphan_observation,
+    "DSCR-MAR-001": _not_done,
+    "ALG-CODE-001": _set("AllergyIntolerance", "a0", code={"text": "penicillin"}),
+    "DSCR-CARER-001": _drop("RelatedPerson", "c0", "relationship"),
+}
+
+
+def violating_datasets(rule_id: str) -> st.SearchStrategy[tuple[list[Resource], Subjects]]:
+    """A valid dataset broken so that ``rule_id`` alone fails, with the resources it must name."""
+    mutate = VIOLATIONS.get(rule_id)
+    if mutate is None:
+        raise ValueError(f"no known way to violate {rule_id}; add one to harness/properties/violations.py")
+    residents = 2 if rule_id == "NHSNO-UNQ-001" else 1
+
+    def broken(data: list[Resource]) -> tuple[list[Resource], Subjects]:
+        data = copy.deepcopy(data)
+        return data, mutate(data)
+
+    return datasets(min_residents=residents).map(broken)
