@@ -97,6 +97,11 @@ def run(
     page_limit: Annotated[int, typer.Option("--page-limit", help="most pages read per resource type")] = 100,
     allow_insecure_local: Annotated[bool, typer.Option(
         "--allow-insecure-local", help="allow http:// and private or loopback addresses (sandboxes)")] = False,
+    allow_writes: Annotated[bool, typer.Option(
+        "--allow-writes", help="let property rules create and change records (sandboxes only)")] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="seed for property rules (overrides the suite)")] = None,
+    examples: Annotated[int | None, typer.Option(
+        "--examples", help="examples per property rule (overrides the suite)")] = None,
     evidence: Annotated[str, typer.Option(
         "--evidence", help="redacted (default) or full: keep patient data in evidence")] = "redacted",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
@@ -116,7 +121,8 @@ def run(
                 client_secret=_secret(client_secret_env), scope=scope, cert=cert, key=key, ca=ca,
                 connect_timeout=connect_timeout, read_timeout=read_timeout, page_limit=page_limit,
                 allow_insecure_local=allow_insecure_local)
-            target = ApiTarget(FhirClient(config, EvidenceStore(Redactor(full=evidence == "full"))))
+            target = ApiTarget(FhirClient(config, EvidenceStore(Redactor(full=evidence == "full"))),
+                               allow_writes=allow_writes, property_overrides={"seed": seed, "examples": examples})
         else:
             target = ExportTarget(export or [])
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
@@ -258,6 +264,41 @@ def _load_report(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != "care-assure/report/v1":
         raise ConfigurationError(f"{file}: not a care-assure report (schema care-assure/report/v1)")
     return data
+
+
+@app.command()
+def replay(
+    counterexample: Annotated[Path, typer.Argument(help="a CE-nnn.json file from a run's evidence/")],
+    api: Annotated[str | None, typer.Option("--api", help="base URL (default: the one in the file)")] = None,
+    token_env: Annotated[str | None, typer.Option("--token-env")] = None,
+    allow_insecure_local: Annotated[bool, typer.Option("--allow-insecure-local")] = False,
+) -> None:
+    """Re-run a property's minimal counterexample; exit 1 if the failure still happens."""
+    from harness.properties.api import PROPERTIES  # noqa: PLC0415 - Hypothesis only for this command
+
+    try:
+        data = json.loads(counterexample.read_text(encoding="utf-8"))
+        prop = PROPERTIES[data["property"]]
+        config = ClientConfig(base_url=api or data["base_url"], token=_secret(token_env),
+                              allow_insecure_local=allow_insecure_local)
+        client = FhirClient(config, EvidenceStore(Redactor()))
+    except (OSError, ValueError, KeyError) as exc:
+        raise _config_error(ConfigurationError(f"{counterexample}: not a counterexample file ({exc})")) from None
+    except ConfigurationError as exc:
+        raise _config_error(exc) from None
+    try:
+        message = prop.check(client, data["example"])
+    except ConnectionError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    requests = ", ".join(ex.describe() for ex in client.evidence.exchanges)
+    if message:
+        out.print(f"still fails ({data['rule']}, {data['property']}): {escape(message)}",
+                  highlight=False, soft_wrap=True)
+        out.print(f"requests: {escape(requests)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_FAIL)
+    out.print(f"no longer fails ({data['rule']}, {data['property']}); requests: {escape(requests)}",
+              highlight=False, soft_wrap=True)
 
 
 @reference_app.command("serve")

@@ -113,6 +113,21 @@ class Redactor:
             return self.url(node) if node.startswith(("http://", "https://")) and "?" in node else self.text(node)
         return node
 
+    def json_secrets_only(self, node: Any) -> Any:
+        """Remove secrets but keep everything else (for synthetic, generated data)."""
+        if isinstance(node, dict):
+            out = {}
+            for k, v in node.items():
+                if SECRET_HEADER.search(k) and isinstance(v, str):
+                    self.log["secret"] += 1
+                    out[k] = SECRET
+                else:
+                    out[k] = self.json_secrets_only(v)
+            return out
+        if isinstance(node, list):
+            return [self.json_secrets_only(v) for v in node]
+        return self._secrets(node) if isinstance(node, str) else node
+
     def _member(self, key: str, value: Any, owner: dict[str, Any]) -> Any:
         if SECRET_HEADER.search(key) and isinstance(value, str):
             self.log["secret"] += 1
@@ -176,6 +191,13 @@ class EvidenceStore:
 
     redactor: Redactor
     exchanges: list[Exchange] = field(default_factory=list)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add_artifact(self, prefix: str, content: dict[str, Any]) -> str:
+        """Store a non-exchange record (a counterexample); secrets are still removed."""
+        name = f"{prefix}-{len(self.artifacts) + 1:03d}"
+        self.artifacts[name] = {"id": name, **self.redactor.json_secrets_only(content)}
+        return name
 
     def record(self, *, rule: str | None, method: str, url: str, request_headers: dict[str, str],
                request_body: bytes | None, status: int | None, response_headers: dict[str, str],
@@ -201,5 +223,8 @@ class EvidenceStore:
         for ex in self.exchanges:
             (directory / f"{ex.id}.json").write_bytes(
                 orjson.dumps(vars(ex), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
+        for name, content in self.artifacts.items():
+            (directory / f"{name}.json").write_bytes(
+                orjson.dumps(content, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
         (directory / "redaction-log.json").write_bytes(
             orjson.dumps(self.summary(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))

@@ -62,7 +62,8 @@ class Plan:
         return found
 
 
-def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any = None) -> CompiledRule:
+def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any = None,
+                 settings: dict[str, Any] | None = None) -> CompiledRule:
     """Compile a rule; a failure makes a 'broken' rule whose result will be an error."""
     try:
         kind = registry.get(rule.kind)
@@ -73,7 +74,7 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any =
         compiled.where = compile_path(rule.where) if rule.where else None
         compiled.select = compile_path(rule.select) if rule.select else None
         params = {k: v for k, v in rule.check.items() if k != "kind"}
-        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology, target))
+        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology, target, settings))
     except Exception as exc:  # noqa: BLE001 - any compile failure becomes this rule's 'error'
         compiled.broken = f"rule could not be compiled: {exc}"
         return compiled
@@ -89,5 +90,5 @@ def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: 
     rules = in_force(catalogue.rules_for(suite), as_of, target_kind)
     packs_used = sorted({r.pack for r in rules})
     all_packs = catalogue.packs()
-    compiled = [compile_rule(r, registry, terminology, target) for r in rules]
+    compiled = [compile_rule(r, registry, terminology, target, suite.properties) for r in rules]
     return Plan(suite, as_of, target_kind, [all_packs[p] for p in packs_used], compiled)

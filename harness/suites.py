@@ -46,6 +46,7 @@ class Suite:
     packs: tuple[PackSelection, ...]
     policy: Policy
     path: str = ""
+    properties: dict[str, int] = field(default_factory=dict)
 
 
 def load_suite(path: Path) -> Suite:
@@ -64,7 +65,7 @@ def load_suite(path: Path) -> Suite:
         policy=Policy(frozenset(Level(x) for x in pol["blocking_levels"]),
                       frozenset(Level(x) for x in pol.get("warning_levels", ["SHOULD"])),
                       pol.get("max_findings_per_rule", 100)),
-        path=str(path),
+        path=str(path), properties=dict(d.get("properties", {})),
     )
 
 

@@ -58,6 +58,7 @@ class RuleContext:
     resource_types: tuple[str, ...]
     terminology: Any = None
     target: Any = None
+    settings: dict[str, Any] | None = None  # the suite's property settings
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,11 @@ def response_problem(result: HttpResult, expect_type: str | None = None) -> str 
 class ApiTarget:
     kind = "api"
 
-    def __init__(self, client: FhirClient) -> None:
+    def __init__(self, client: FhirClient, *, allow_writes: bool = False,
+                 property_overrides: dict[str, Any] | None = None) -> None:
         self.client = client
+        self.allow_writes = allow_writes
+        self.property_overrides = property_overrides or {}
         self._capabilities: dict[str, Any] | None = None
         self._metadata_hash = hashlib.sha256(b"").hexdigest()
         self._metadata_size = 0
