@@ -191,13 +191,6 @@ class ApiProperty:
     check: Check
 
 
-PROPERTIES: dict[str, ApiProperty] = {p.name: p for p in [
-    ApiProperty("round-trip", _patient_examples, round_trip),
-    ApiProperty("rejection", _invalid_examples, rejection),
-    ApiProperty("nhs-search", _patient_examples, nhs_search),
-    ApiProperty("if-match", _patient_examples, if_match),
-    ApiProperty("paging", _paging_examples, paging),
-]}
 
 
 class PropertyFailed(AssertionError):
@@ -219,6 +212,8 @@ def run_property(prop: ApiProperty, client: Any, *, examples: int, seed: int,
     from hypothesis import HealthCheck, given, settings  # noqa: PLC0415
     from hypothesis import seed as fixed_seed  # noqa: PLC0415
 
+    if prop.name == "stateful":
+        return _run_machine(client, examples=examples, seed=seed)
     outcome = PropertyOutcome(0)
     last: list[Any] = [None, None, (0, 0)]
 
@@ -242,3 +237,43 @@ def run_property(prop: ApiProperty, client: Any, *, examples: int, seed: int,
     except ConnectionError as exc:
         outcome.error = f"the API could not be reached during the property: {exc}"
     return outcome
+
+
+def _run_machine(client: Any, *, examples: int, seed: int) -> PropertyOutcome:
+    import random  # noqa: PLC0415
+
+    from hypothesis import HealthCheck, settings  # noqa: PLC0415
+    from hypothesis.stateful import run_state_machine_as_test  # noqa: PLC0415
+
+    from harness.properties.stateful import StepFailed, machine_for  # noqa: PLC0415
+
+    steps: list[dict[str, Any]] = []
+    outcome = PropertyOutcome(examples)
+    start = len(client.evidence.exchanges)
+    random.seed(seed)  # run_state_machine_as_test draws its seed from the global random state
+    try:
+        run_state_machine_as_test(machine_for(client, steps), settings=settings(
+            max_examples=examples, stateful_step_count=12, deadline=None, database=None, derandomize=True,
+            suppress_health_check=list(HealthCheck), print_blob=False))
+    except StepFailed as exc:
+        outcome.example, outcome.message = {"steps": list(steps)}, str(exc)
+        outcome.exchanges = (max(start, len(client.evidence.exchanges) - len(steps)),  # one request per step
+                             len(client.evidence.exchanges))
+    except ConnectionError as exc:
+        outcome.error = f"the API could not be reached during the property: {exc}"
+    return outcome
+
+
+def stateful(client: Any, example: Example) -> str | None:
+    from harness.properties.stateful import run_program  # noqa: PLC0415
+    return run_program(client, example["steps"])
+
+
+PROPERTIES: dict[str, ApiProperty] = {p.name: p for p in [
+    ApiProperty("round-trip", _patient_examples, round_trip),
+    ApiProperty("rejection", _invalid_examples, rejection),
+    ApiProperty("nhs-search", _patient_examples, nhs_search),
+    ApiProperty("if-match", _patient_examples, if_match),
+    ApiProperty("paging", _paging_examples, paging),
+    ApiProperty("stateful", st.nothing, stateful),  # driven by the state machine, not by examples
+]}
