@@ -301,6 +301,35 @@ def replay(
               highlight=False, soft_wrap=True)
 
 
+@app.command("fuzz-export")
+def fuzz_export_command(
+    command: Annotated[str, typer.Argument(
+        help="the supplier's import-then-export command, with {input} and {output} directories")],
+    suite: Annotated[str, typer.Option("--suite")] = "asl-dscr-core",
+    examples: Annotated[int, typer.Option("--examples")] = 10,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    keep: Annotated[Path, typer.Option("--keep", help="where to write a failing dataset")] = Path(
+        "reports/out/fuzz-counterexample"),
+    timeout: Annotated[float, typer.Option("--timeout", help="seconds per command run")] = 60.0,
+    shrink: Annotated[bool, typer.Option(
+        "--shrink/--no-shrink", help="shrink a failure to a minimal dataset (slow with slow exporters)")] = True,
+) -> None:
+    """Generate datasets, round-trip them through your exporter, check nothing is lost."""
+    from harness.properties.fuzz_export import fuzz_export  # noqa: PLC0415 - Hypothesis only here
+
+    if "{input}" not in command or "{output}" not in command:
+        err.print("[red]error:[/red] the command must contain {input} and {output}")
+        raise typer.Exit(EXIT_CONFIG)
+    result = fuzz_export(command, suite=suite, examples=examples, seed=seed, keep=keep, timeout=timeout,
+                         shrink=shrink)
+    if result.message:
+        out.print(f"round trip failed after {result.examples_run} example(s) (seed {seed}): "
+                  f"{escape(result.message)}", highlight=False, soft_wrap=True)
+        out.print(f"{'minimal ' if shrink else ''}dataset written to {result.counterexample}", highlight=False)
+        raise typer.Exit(EXIT_FAIL)
+    out.print(f"{result.examples_run} generated dataset(s) came back whole and conforming (seed {seed})")
+
+
 @reference_app.command("serve")
 def reference_serve(
     port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (0: any free port)")] = 8080,
