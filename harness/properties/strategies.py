@@ -177,4 +177,23 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
                               "effectiveDateTime": draw(date_times()),
                               "valueQuantity": {"value": draw(st.integers(low, high)), "unit": unit,
                                                 "system": "http://unitsofmeasure.org", "code": unit}})
+        if draw(st.booleans()):  # an Accessible Information need, flagged (code as text: no SNOMED claim)
+            resources.append({"resourceType": "Flag", "id": f"f{i}", "status": "active", "subject": pref,
+                              "code": {"text": draw(st.sampled_from(["Needs large print", "Uses BSL",
+                                                                     "Needs easy read"]))}})
+        if draw(st.booleans()):  # About Me, as a QuestionnaireResponse
+            resources.append(about_me(f"am{i}", pref, draw(st.lists(name_parts(), min_size=1, max_size=7))))
     return resources
+
+
+# Seven headings, with link ids of our own: the PRSB Questionnaire's are not shipped or read at run time.
+ABOUT_ME_HEADINGS = ("about-me", "communication", "what-matters", "health", "daily-routine", "support",
+                     "preferences")
+
+
+def about_me(rid: str, subject: dict[str, str], answers: list[str]) -> Resource:
+    """A PRSB About Me record as a QuestionnaireResponse: one item per heading answered."""
+    return {"resourceType": "QuestionnaireResponse", "id": rid, "status": "completed", "subject": subject,
+            "authored": "2026-10-01", "author": subject,
+            "item": [{"linkId": heading, "answer": [{"valueString": text}]}
+                     for heading, text in zip(ABOUT_ME_HEADINGS, answers, strict=False)]}
