@@ -52,11 +52,14 @@ def _patient_examples(draw: st.DrawFn) -> Example:
 @st.composite
 def _invalid_examples(draw: st.DrawFn) -> Example:
     patient = _new_patient(draw)
-    kind = draw(st.sampled_from(["bad-nhs-number", "unknown-gender", "malformed-json"]))
+    kind = draw(st.sampled_from(["bad-nhs-number", "unknown-gender", "malformed-json", "wrong-nhs-system"]))
     nhs = next(i for i in patient["identifier"] if i["system"] == NHS_NUMBER_SYSTEM)
     if kind == "bad-nhs-number":
         value = nhs["value"]
         nhs["value"] = value[:9] + str((int(value[9]) + draw(st.integers(1, 9))) % 10)
+    elif kind == "wrong-nhs-system":  # a near miss of the national system, as mis-keyed integrations send
+        nhs["system"] = draw(st.sampled_from(["http://fhir.nhs.uk/Id/nhs-number", "https://fhir.nhs.uk/Id/nhs-number/",
+                                              "https://fhir.nhs.uk/Id/nhs-numbr", "https://fhir.nhs.uk/id/nhs-number"]))
     elif kind == "unknown-gender":
         patient["gender"] = draw(st.sampled_from(["M", "F", "Male", "U", "9"]))
     return {"kind": kind, "patient": patient}
