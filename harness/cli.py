@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +29,7 @@ from harness.runner import Assessment, assess, parse_formats, write_reports
 from harness.suites import Catalogue
 from harness.targets.api import ApiTarget
 from harness.targets.export import ExportTarget
-from harness.targets.http_client import ClientConfig, FhirClient
+from harness.targets.http_client import ClientConfig, FhirClient, secret_from_env
 
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
@@ -117,8 +116,8 @@ def run(
         target: Target
         if api:
             config = ClientConfig(
-                base_url=api, token=_secret(token_env), oauth_token_url=oauth_token_url, client_id=client_id,
-                client_secret=_secret(client_secret_env), scope=scope, cert=cert, key=key, ca=ca,
+                base_url=api, token=secret_from_env(token_env), oauth_token_url=oauth_token_url, client_id=client_id,
+                client_secret=secret_from_env(client_secret_env), scope=scope, cert=cert, key=key, ca=ca,
                 connect_timeout=connect_timeout, read_timeout=read_timeout, page_limit=page_limit,
                 allow_insecure_local=allow_insecure_local)
             target = ApiTarget(FhirClient(config, EvidenceStore(Redactor(full=evidence == "full"))),
@@ -143,15 +142,6 @@ def run(
             out.print(f"wrote {path}", highlight=False)
     _print_decision(result)
     raise typer.Exit(EXIT_PASS if result.decision.outcome == "pass" else EXIT_FAIL)
-
-
-def _secret(env: str | None) -> str | None:
-    if env is None:
-        return None
-    value = os.environ.get(env)
-    if not value:
-        raise ConfigurationError(f"environment variable {env} is not set")
-    return value
 
 
 def _print_summary(result: Assessment) -> None:
@@ -279,7 +269,7 @@ def replay(
     try:
         data = json.loads(counterexample.read_text(encoding="utf-8"))
         prop = PROPERTIES[data["property"]]
-        config = ClientConfig(base_url=api or data["base_url"], token=_secret(token_env),
+        config = ClientConfig(base_url=api or data["base_url"], token=secret_from_env(token_env),
                               allow_insecure_local=allow_insecure_local)
         client = FhirClient(config, EvidenceStore(Redactor()))
     except (OSError, ValueError, KeyError) as exc:

@@ -27,6 +27,7 @@ PATIENT_QUERY = {"identifier": "nhs", "family": "name", "given": "name", "name":
 NAME_PARTS = ("family", "given", "prefix", "suffix", "text")
 ADDRESS_PARTS = ("line", "city", "district", "postalCode", "text")
 MAX_BODY = 64 * 1024
+EVIDENCE_ID = re.compile(r"\[(EX-\d+)\]")  # how locations cite an exchange: "GET … [EX-00012]"
 
 
 @dataclass

@@ -115,17 +115,6 @@ def compile_path(expression: str) -> CompiledPath:
     return CompiledPath(expression)
 
 
-def truth(values: Collection) -> bool | None:
-    """FHIRPath singleton evaluation to boolean: None for empty."""
-    if not values:
-        return None
-    if len(values) == 1 and isinstance(values[0], bool):
-        return values[0]
-    if len(values) == 1:
-        return True
-    raise ValueError(f"expected a single boolean, got {len(values)} items")
-
-
 # --- native compiler -----------------------------------------------------------------------
 
 def _kids(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -222,10 +211,6 @@ def _external(node: dict[str, Any]) -> Fn:
     if name not in ("resource", "rootResource", "context"):
         raise _Unsupported
     return lambda focus, env: [env]
-
-
-def _external_term(node: dict[str, Any]) -> Fn:
-    return _external(node)
 
 
 def _string(node: dict[str, Any]) -> Fn:
@@ -394,7 +379,7 @@ def _not(focus: Collection, env: _Env) -> Collection:
 _HANDLERS: dict[str, Callable[[dict[str, Any]], Fn]] = {
     "MemberInvocation": _member,
     "ThisInvocation": _this,
-    "ExternalConstantTerm": _external_term,
+    "ExternalConstantTerm": _external,
     "StringLiteral": _string,
     "BooleanLiteral": _boolean,
     "NumberLiteral": _number,

@@ -116,14 +116,14 @@ def _target(config: pytest.Config) -> Any:
 
 
 def _env(config: pytest.Config, name: str) -> str | None:
-    """A secret named by an environment variable (secrets never go on the command line)."""
-    variable = _opt(config, name)
-    if variable is None:
-        return None
-    value = os.environ.get(variable)
-    if not value:
-        raise pytest.UsageError(f"care-assure: environment variable {variable} is not set")
-    return value
+    """A secret named by an environment variable option (secrets never go on the command line)."""
+    from harness.errors import ConfigurationError  # noqa: PLC0415
+    from harness.targets.http_client import secret_from_env  # noqa: PLC0415
+
+    try:
+        return secret_from_env(_opt(config, name))
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"care-assure: {exc}") from None
 
 
 def _assess(config: pytest.Config) -> dict[str, Any]:

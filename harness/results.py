@@ -21,7 +21,10 @@ class Outcome(StrEnum):
     @property
     def counts_as_met(self) -> bool:
         """Only these outcomes count towards accreditation."""
-        return self in (Outcome.PASS, Outcome.NOT_APPLICABLE, Outcome.WAIVED)
+        return self.value in MET_OUTCOMES
+
+
+MET_OUTCOMES = frozenset({"pass", "not-applicable", "waived"})  # the outcome values that count as met
 
 
 class Level(StrEnum):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.registry import Accumulator, RuleContext, Subject, register
@@ -57,7 +57,6 @@ class HttpAccumulator:
     sample: dict[str, str] | None = None
     subjects: int = 0
     overflow: int = 0
-    _seen: list[str] = field(default_factory=list)
 
     def observe(self, item: Located, is_subject: bool) -> None:
         r = item.resource

@@ -9,7 +9,7 @@ of the exchanges that showed it, and can be re-run with ``care-assure replay``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.registry import Accumulator, RuleContext, Subject, register
@@ -28,7 +28,6 @@ class PropertyAccumulator:
     target: Any
     subjects: int = 0
     overflow: int = 0
-    _unused: list[Any] = field(default_factory=list)
 
     def observe(self, item: Located, is_subject: bool) -> None:
         return

@@ -15,9 +15,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, rule
 
+from harness.properties.api import PROBE_SYSTEM
 from harness.properties.strategies import name_parts
-
-PROBE_SYSTEM = "https://care-assure.example/Id/property-probe"
 
 
 @dataclass

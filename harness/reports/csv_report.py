@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from typing import Any
+
+from harness.evidence import EVIDENCE_ID
 
 COLUMNS = ["rule", "title", "pack", "standard", "clause", "level", "outcome", "subjects", "failed", "errors",
            "message", "evidence", "remediation"]
-_EVIDENCE = re.compile(r"\[(EX-\d+)\]")
 
 
 def render_csv(report: dict[str, Any]) -> bytes:
     evidence: dict[str, list[str]] = {}
     for f in report["findings"]:
-        for ex in _EVIDENCE.findall(f["location"] or ""):
+        for ex in EVIDENCE_ID.findall(f["location"] or ""):
             ids = evidence.setdefault(f["rule"], [])
             if ex not in ids:
                 ids.append(ex)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-MET = {"pass", "not-applicable", "waived"}
+from harness.results import MET_OUTCOMES as MET
 
 
 @dataclass

@@ -6,23 +6,23 @@ copied), nothing is fetched, and it prints to PDF from a browser.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from harness.evidence import EVIDENCE_ID
+from harness.results import MET_OUTCOMES
+
 TEMPLATES = Path(__file__).with_name("templates")
 SHOWN_PER_RULE = 20
-MET = {"pass", "not-applicable", "waived"}
-_EVIDENCE = re.compile(r"\[(EX-\d+)\]")
 
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["evidence_ids"] = lambda text: _EVIDENCE.findall(text or "")
+    env.filters["evidence_ids"] = lambda text: EVIDENCE_ID.findall(text or "")
     return env
 
 
@@ -41,8 +41,8 @@ def render_html(report: dict[str, Any]) -> bytes:
         "by_standard": by_standard, "findings": findings, "shown": SHOWN_PER_RULE,
         "levels": ["MUST", "SHOULD", "MAY"],
         "outcomes": ["pass", "fail", "error", "not-applicable", "waived", "manual"],
-        "counts": counts, "blocking": blocking, "met": MET,
-        "failing": [r for r in rules if r["outcome"] not in MET],
+        "counts": counts, "blocking": blocking, "met": MET_OUTCOMES,
+        "failing": [r for r in rules if r["outcome"] not in MET_OUTCOMES],
         "signature": report.get("signature"),
     }
     html: str = _environment().get_template("report.html.j2").render(**context)

@@ -9,6 +9,7 @@ they come back as an ``HttpResult`` with ``error`` set, so the rule that asked r
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import time
 from dataclasses import dataclass, field
@@ -63,6 +64,16 @@ class HttpResult:
     @property
     def where(self) -> str:
         return self.exchange.describe()
+
+
+def secret_from_env(variable: str | None) -> str | None:
+    """A secret named by an environment variable (secrets never go on a command line)."""
+    if variable is None:
+        return None
+    value = os.environ.get(variable)
+    if not value:
+        raise ConfigurationError(f"environment variable {variable} is not set")
+    return value
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
