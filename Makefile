@@ -8,6 +8,11 @@ DEMO_EXPORT := build/reference-export
 
 .PHONY: demo test lint typecheck tables bench clean
 
+# The SARIF 2.1.0 JSON schema (rtm.5) as Microsoft publishes it in an npm package; fetched from the
+# npm registry for the SARIF validation test, checked against its SHA-256, never committed.
+SARIF_SCHEMA := build/sarif/sarif-2.1.0-rtm.5.json
+SARIF_SCHEMA_SHA256 := 2d99159ae54a3eea97f81781cff48780548657c35949f4b7f25e99a2ba4de4f8
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -31,10 +36,17 @@ demo: $(STAMP)
 	echo "export run: reports/out/reference (exit $$export_status); API run: reports/out/reference-api (exit $$api_status)"; \
 	test $$export_status -eq 0 && test $$api_status -eq 0
 
-test: $(STAMP)
+test: $(STAMP) $(SARIF_SCHEMA)
 	$(BIN)/ruff check harness fixtures tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	CARE_ASSURE_SARIF_SCHEMA=$(SARIF_SCHEMA) $(BIN)/python -m pytest
+
+$(SARIF_SCHEMA):
+	rm -rf build/sarif && mkdir -p build/sarif
+	cd build/sarif && npm pack --silent @microsoft/jest-sarif@1.0.0-beta.0 > /dev/null \
+		&& tar -xzf microsoft-jest-sarif-1.0.0-beta.0.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json \
+		&& mv package/lib/schemas/sarif-2.1.0-rtm.5.json . && rm -rf package *.tgz
+	echo "$(SARIF_SCHEMA_SHA256)  $(SARIF_SCHEMA)" | sha256sum --check --quiet
 
 lint: $(STAMP)
 	$(BIN)/ruff check harness fixtures tests benchmarks
