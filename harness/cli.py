@@ -7,19 +7,18 @@ Exit codes: 0 the decision is pass; 1 the decision is fail; 2 a usage or configu
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from harness import __version__
-from harness.engine import Target
+from harness.cli_common import EXIT_CONFIG, EXIT_FAIL, EXIT_PASS, config_error, err, make_target, out, parse_date
+from harness.cli_registry import register_registry_commands
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Redactor
 from harness.packs.loader import lint_paths
@@ -27,11 +26,9 @@ from harness.paths import standards_dir
 from harness.reports.diff import diff_reports
 from harness.runner import Assessment, assess, parse_formats, write_reports
 from harness.suites import Catalogue
-from harness.targets.api import ApiTarget
 from harness.targets.export import ExportTarget
 from harness.targets.http_client import ClientConfig, FhirClient, secret_from_env
 
-EXIT_PASS, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -44,26 +41,10 @@ reference_app = typer.Typer(no_args_is_help=True, help="The bundled reference su
 report_app = typer.Typer(no_args_is_help=True, help="Work with reports.")
 app.add_typer(report_app, name="report")
 app.add_typer(reference_app, name="reference")
-out = Console()
-err = Console(stderr=True)
+register_registry_commands(app, report_app)
 
 OUTCOME_STYLE = {"pass": "green", "fail": "red", "error": "bold red", "not-applicable": "dim",
                  "waived": "yellow", "manual": "yellow"}
-
-
-def _config_error(exc: ConfigurationError) -> typer.Exit:
-    for problem in exc.problems:
-        err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
-    return typer.Exit(EXIT_CONFIG)
-
-
-def _date(value: str | None) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"'{value}' is not a date in YYYY-MM-DD form") from None
 
 
 @app.command()
@@ -103,39 +84,36 @@ def run(
         "--examples", help="examples per property rule (overrides the suite)")] = None,
     evidence: Annotated[str, typer.Option(
         "--evidence", help="redacted (default) or full: keep patient data in evidence")] = "redacted",
+    forecast_until: Annotated[str | None, typer.Option(
+        "--forecast-until", help="also evaluate rules coming into force by this date (report's forecast section)")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
 ) -> None:
     """Run a suite against a supplier's export or API and write the reports."""
     try:
-        day = _date(as_of)
+        day = parse_date(as_of)
         chosen = parse_formats(formats)
-        if bool(export) == bool(api):
-            raise ConfigurationError("give either --export or --api")
-        if evidence not in ("redacted", "full"):
-            raise ConfigurationError(f"--evidence must be 'redacted' or 'full', not '{evidence}'")
-        target: Target
-        if api:
-            config = ClientConfig(
-                base_url=api, token=secret_from_env(token_env), oauth_token_url=oauth_token_url, client_id=client_id,
-                client_secret=secret_from_env(client_secret_env), scope=scope, cert=cert, key=key, ca=ca,
-                connect_timeout=connect_timeout, read_timeout=read_timeout, page_limit=page_limit,
-                allow_insecure_local=allow_insecure_local)
-            target = ApiTarget(FhirClient(config, EvidenceStore(Redactor(full=evidence == "full"))),
-                               allow_writes=allow_writes, property_overrides={"seed": seed, "examples": examples})
-        else:
-            target = ExportTarget(export or [])
+        config = ClientConfig(
+            base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
+            client_id=client_id, client_secret=secret_from_env(client_secret_env), scope=scope, cert=cert, key=key,
+            ca=ca, connect_timeout=connect_timeout, read_timeout=read_timeout, page_limit=page_limit,
+            allow_insecure_local=allow_insecure_local)
+        target = make_target(export, config if api else None, evidence=evidence, allow_writes=allow_writes,
+                             overrides={"seed": seed, "examples": examples})
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
         if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
             with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                           TimeRemainingColumn(), console=err, transient=True) as bar:
                 task = bar.add_task("reading export", total=total)
                 result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (),
-                                package_dir=package_dir, progress=lambda n: bar.advance(task, n))
+                                package_dir=package_dir, progress=lambda n: bar.advance(task, n),
+                                forecast_until=parse_date(forecast_until))
         else:
-            result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir)
+            result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir,
+                            forecast_until=parse_date(forecast_until))
         written = write_reports(result, out_dir, chosen)
     except ConfigurationError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     if not quiet:
         _print_summary(result)
         for path in written:
@@ -177,7 +155,7 @@ def packs_lint(paths: Annotated[list[Path] | None, typer.Argument(help="pack fil
     try:
         packs, problems = lint_paths(paths or [standards_dir()])
     except ConfigurationError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     for problem in problems:
         err.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     rules = sum(len(p.rules) for p in packs)
@@ -191,7 +169,7 @@ def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir
     try:
         packs = Catalogue.default(packs_dir or ()).packs()
     except ConfigurationError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     table = Table(title="rule packs")
     for col in ("pack", "version", "rules", "standards", "sha256"):
         table.add_column(col, no_wrap=col != "standards")
@@ -213,7 +191,7 @@ def suites_list() -> None:
             s = catalogue.suite(name)
             table.add_row(s.id, s.version, str(len(s.packs)), str(len(catalogue.rules_for(s))), s.title)
     except ConfigurationError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     out.print(table)
 
 
@@ -227,7 +205,7 @@ def report_diff(
     try:
         before, after = _load_report(old), _load_report(new)
     except ConfigurationError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     d = diff_reports(before, after)
     if as_json:
         out.print_json(data=d.as_dict())
@@ -273,9 +251,9 @@ def replay(
                               allow_insecure_local=allow_insecure_local)
         client = FhirClient(config, EvidenceStore(Redactor()))
     except (OSError, ValueError, KeyError) as exc:
-        raise _config_error(ConfigurationError(f"{counterexample}: not a counterexample file ({exc})")) from None
+        raise config_error(ConfigurationError(f"{counterexample}: not a counterexample file ({exc})")) from None
     except ConfigurationError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     try:
         message = prop.check(client, data["example"])
     except ConnectionError as exc:

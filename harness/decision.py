@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from harness.results import RuleResult
+from harness.results import Outcome, RuleResult
 from harness.suites import Policy
 
 
@@ -36,3 +36,19 @@ def decide(rules: list[RuleResult], policy: Policy) -> Decision:
     if not any(r.rule != "HARNESS-READ-001" for r in rules):
         reasons.append(Reason("-", "MUST", "error", "no rules are in force for this suite, date and target"))
     return Decision("fail" if reasons else "pass", tuple(reasons), tuple(_reason(r) for r in warnings))
+
+
+def apply_waivers(rules: list[RuleResult], waived: set[str]) -> tuple[list[RuleResult], set[str]]:
+    """Failing rules named by a waiver in force become 'waived'; errors and manual rules stay as they are.
+
+    A waiver is a justified exemption from a requirement the target does not meet; it never
+    stands in for a result the harness could not obtain. Returns the rules and the ids waived.
+    """
+    out, used = [], set()
+    for r in rules:
+        if r.rule in waived and r.outcome is Outcome.FAIL:
+            out.append(replace(r, outcome=Outcome.WAIVED, message=f"waived: {r.message or r.title}"))
+            used.add(r.rule)
+        else:
+            out.append(r)
+    return out, used

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from harness import __version__
 from harness.packs.model import Rule, Standard
 from harness.plan import CompiledRule, Plan
-from harness.results import Finding, InputFile, Issue, Level, Location, Outcome, RuleResult, RunResult
+from harness.results import Finding, InputFile, Issue, Level, Location, Outcome, RuleResult, RunResult, Upcoming
 from harness.targets.base import Located, ReadError
 
 READ_RULE = Rule(
@@ -141,15 +141,19 @@ class Run:
 
     def finish(self, inputs: list[InputFile], target_kind: str, self_assessment: bool) -> RunResult:
         results = [_read_result(self.read_state)]
+        upcoming = []
         for cr in self.plan.rules:
-            results.append(_finish_rule(self.states[cr.rule.id]))
+            if cr.rule.id in self.plan.upcoming:
+                upcoming.append(Upcoming(cr.rule.effective_from.isoformat(), _finish_rule(self.states[cr.rule.id])))
+            else:
+                results.append(_finish_rule(self.states[cr.rule.id]))
         suite = self.plan.suite
         return RunResult(
             suite=suite.id, suite_version=suite.version, as_of=self.plan.as_of.isoformat(),
             target_kind=target_kind, inputs=inputs,
             packs=[{"id": p.id, "version": p.version, "sha256": p.sha256} for p in self.plan.packs],
             rules=results, resources_read=self.resources, resource_counts=dict(sorted(self.counts.items())),
-            harness_version=__version__, self_assessment=self_assessment,
+            harness_version=__version__, self_assessment=self_assessment, upcoming=upcoming,
         )
 
 

@@ -1,4 +1,4 @@
-"""Where the installed rule packs and suites live (package data, or the source checkout)."""
+"""Where the installed rule packs, suites and output schemas live (package data, or the source checkout)."""
 
 from __future__ import annotations
 
@@ -28,3 +28,11 @@ def rulepack_schema_path() -> Path:
 
 def suite_schema_path() -> Path:
     return suites_dir() / "suite.schema.json"
+
+
+def report_schema_path() -> Path:
+    return _data_dir("reports") / "report.schema.json"
+
+
+def assured_list_schema_path() -> Path:
+    return _data_dir("reports") / "assured-list.schema.json"

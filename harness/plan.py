@@ -34,6 +34,7 @@ class Plan:
     target_kind: str
     packs: list[Pack]
     rules: list[CompiledRule]
+    upcoming: frozenset[str] = frozenset()  # ids of rules not yet in force, evaluated for the forecast only
     _by_type: dict[str, list[CompiledRule]] = field(default_factory=dict)
     _dataset_by_type: dict[str, list[tuple[CompiledRule, bool]]] = field(default_factory=dict)
 
@@ -86,9 +87,18 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any =
 
 
 def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: str,
-               registry: Registry = REGISTRY, terminology: Any = None, target: Any = None) -> Plan:
-    rules = in_force(catalogue.rules_for(suite), as_of, target_kind)
+               registry: Registry = REGISTRY, terminology: Any = None, target: Any = None,
+               forecast_until: dt.date | None = None) -> Plan:
+    """The rules in force on ``as_of``; with ``forecast_until``, also those coming into force by then."""
+    suite_rules = catalogue.rules_for(suite)
+    rules = in_force(suite_rules, as_of, target_kind)
+    upcoming: list[Rule] = []
+    if forecast_until is not None:
+        upcoming = [r for r in suite_rules if as_of < r.effective_from <= forecast_until
+                    and target_kind in r.applies_to]
+        rules += upcoming
     packs_used = sorted({r.pack for r in rules})
     all_packs = catalogue.packs()
     compiled = [compile_rule(r, registry, terminology, target, suite.properties) for r in rules]
-    return Plan(suite, as_of, target_kind, [all_packs[p] for p in packs_used], compiled)
+    return Plan(suite, as_of, target_kind, [all_packs[p] for p in packs_used], compiled,
+                frozenset(r.id for r in upcoming))

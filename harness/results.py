@@ -112,6 +112,14 @@ class InputFile:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class Upcoming:
+    """A rule not yet in force on the run's date, evaluated to forecast the run on a later date."""
+
+    effective_from: str
+    result: RuleResult
+
+
 @dataclass(slots=True)
 class RunResult:
     """One execution of a suite on one target."""
@@ -127,6 +135,7 @@ class RunResult:
     resource_counts: dict[str, int]
     harness_version: str
     self_assessment: bool = True
+    upcoming: list[Upcoming] = field(default_factory=list)  # never part of the decision
 
     def rule(self, rule_id: str) -> RuleResult:
         for r in self.rules:

@@ -51,12 +51,13 @@ def parse_formats(text: str) -> list[str]:
 
 def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
            extra_pack_dirs: Iterable[Path] = (), package_dir: Path | None = None,
-           progress: Callable[[int], None] | None = None) -> Assessment:
+           progress: Callable[[int], None] | None = None, forecast_until: dt.date | None = None) -> Assessment:
     catalogue = Catalogue.default(extra_pack_dirs)
     suite = catalogue.suite(suite_ref)
     terminology = Terminology.from_directory(package_dir) if package_dir else None
     as_of = as_of or dt.date.today()
-    plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology, target=target)
+    plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology, target=target,
+                      forecast_until=forecast_until)
     started = dt.datetime.now(dt.UTC)
     result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self")
     decision = decide(result.rules, suite.policy)
@@ -69,7 +70,8 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
                                     "and must be handled as such.")
     report = build_report(result, decision, title=suite.title, started=started,
                           finished=dt.datetime.now(dt.UTC), evidence=summary,
-                          requests=[ex.url for ex in store.exchanges] if store else None)
+                          requests=[ex.url for ex in store.exchanges] if store else None,
+                          forecast_until=forecast_until)
     return Assessment(suite, result, decision, report, store)
 
 

@@ -34,6 +34,12 @@ def schema_problems(doc: YamlDocument, schema: Path, rule_of: Any = None) -> lis
     return problems
 
 
+def instance_problems(data: Any, schema: Path, source: str) -> list[Problem]:
+    """Every schema error in a JSON document, each naming the file and the JSON pointer."""
+    errors = sorted(_validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    return [Problem(f"/{'/'.join(map(str, e.absolute_path))}: {e.message}", source, None, None) for e in errors]
+
+
 def validate_params(schema: dict[str, Any], params: dict[str, Any]) -> list[str]:
     cls = jsonschema.validators.validator_for(schema)
     return [

@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from harness.decision import Decision
-from harness.results import Finding, RunResult
+from harness.results import Finding, Outcome, RuleResult, RunResult
 
 SCHEMA_ID = "care-assure/report/v1"
+OUTCOMES = tuple(o.value for o in Outcome)
 SELF_ASSESSMENT = ("This is a supplier self-assessment produced with care-assure. It is not an "
                    "accreditation decision of the assurance team.")
 
@@ -39,18 +40,29 @@ def _finding(f: Finding) -> dict[str, Any]:
     }
 
 
-def build_report(result: RunResult, decision: Decision, *, title: str, started: dt.datetime,
-                 finished: dt.datetime, run_id: str | None = None,
-                 evidence: dict[str, Any] | None = None, requests: list[str] | None = None) -> dict[str, Any]:
-    outcomes = Counter(r.outcome.value for r in result.rules)
-    rules = [{
+def _rule(r: RuleResult) -> dict[str, Any]:
+    return {
         "id": r.rule, "pack": r.pack, "title": r.title, "level": r.level.value, "outcome": r.outcome.value,
         "standard": r.standard, "clause": r.clause, "remediation": r.remediation, "message": r.message,
         "counts": {"subjects": r.subjects, "failed": r.failed, "errors": r.errors,
                    "findings_shown": len(r.findings)},
-    } for r in result.rules]
+    }
+
+
+def build_report(result: RunResult, decision: Decision, *, title: str, started: dt.datetime,
+                 finished: dt.datetime, run_id: str | None = None,
+                 evidence: dict[str, Any] | None = None, requests: list[str] | None = None,
+                 forecast_until: dt.date | None = None) -> dict[str, Any]:
+    outcomes = Counter(r.outcome.value for r in result.rules)
+    rules = [_rule(r) for r in result.rules]
     run_extra = {} if evidence is None else {"evidence": evidence}
+    extra: dict[str, Any] = {}
+    if forecast_until is not None:
+        # Rules coming into force after the run's date, evaluated on the same data; never part of the decision.
+        extra["forecast"] = {"until": forecast_until.isoformat(), "rules": [
+            {**_rule(u.result), "effective_from": u.effective_from} for u in result.upcoming]}
     return {
+        **extra,
         "schema": SCHEMA_ID,
         "run": {
             **run_extra,
@@ -78,12 +90,35 @@ def build_report(result: RunResult, decision: Decision, *, title: str, started: 
         "coverage": coverage(result, requests or []),
         "summary": {
             "rules": len(result.rules),
-            "outcomes": {o: outcomes.get(o, 0) for o in
-                         ("pass", "fail", "error", "not-applicable", "waived", "manual")},
+            "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES},
             "failures": sum(r.failed for r in result.rules),
             "errors": sum(r.errors for r in result.rules),
             "resources": result.resources_read,
         },
+    }
+
+
+def certify_report(report: dict[str, Any], rules: list[RuleResult], decision: Decision,
+                   certification: dict[str, Any]) -> dict[str, Any]:
+    """The assurance team's version of a submitted report: rule outcomes after waivers, the round's decision."""
+    outcome_of = {r.rule: r for r in rules}
+    new_rules = []
+    for entry in report["rules"]:
+        r = outcome_of.get(entry["id"])
+        new_rules.append({**entry, "outcome": r.outcome.value, "message": r.message} if r else entry)
+    outcomes = Counter(r["outcome"] for r in new_rules)
+    run = {**report["run"], "assessment": {
+        "kind": "certification",
+        "statement": f"Decided by the assurance team in round {certification['round']} on "
+                     f"{certification['decided']}; valid until {certification['expires']}."}}
+    return {
+        **{k: v for k, v in report.items() if k != "signature"},
+        "run": run,
+        "rules": new_rules,
+        "decision": {"outcome": decision.outcome, "reasons": [vars_of(x) for x in decision.reasons],
+                     "warnings": [vars_of(x) for x in decision.warnings]},
+        "summary": {**report["summary"], "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES}},
+        "certification": certification,
     }
 
 

@@ -44,6 +44,7 @@ def render_html(report: dict[str, Any]) -> bytes:
         "counts": counts, "blocking": blocking, "met": MET_OUTCOMES,
         "failing": [r for r in rules if r["outcome"] not in MET_OUTCOMES],
         "signature": report.get("signature"),
+        "certification": report.get("certification"),
     }
     html: str = _environment().get_template("report.html.j2").render(**context)
     return html.encode("utf-8")

@@ -1,0 +1,469 @@
+"""The assurance team's commands: keys, signing, rounds, suppliers, waivers, audit, the assured list.
+
+Thin shells over ``harness.registry`` and ``harness.reports.signing``: parse, call, render, exit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from harness.cli_common import EXIT_FAIL, EXIT_PASS, config_error, err, make_target, out, parse_date
+from harness.errors import ConfigurationError
+from harness.registry.assured_list import forecast, publish
+from harness.registry.service import Registry, read_report
+from harness.reports.bundle import build_bundle, verify_bundle
+from harness.reports.canonical import dumps
+from harness.reports.html import render_html
+from harness.reports.signing import generate_keys, load_private_key, load_public_key, sign_document, verify_document
+from harness.runner import assess, write_reports
+from harness.suites import Catalogue
+from harness.targets.http_client import ClientConfig, secret_from_env
+
+FORECAST_ALL = dt.date(9999, 12, 31)
+
+DbOpt = Annotated[str | None, typer.Option(
+    "--db", help="registry database URL (default $CARE_ASSURE_DB or sqlite:///assure.db)")]
+StoreOpt = Annotated[Path | None, typer.Option(
+    "--store", help="where evidence bundles are kept (default $CARE_ASSURE_STORE or ./assure-evidence)")]
+ActorOpt = Annotated[str | None, typer.Option("--actor", help="who is acting (default $CARE_ASSURE_ACTOR or $USER)")]
+SigningKeyOpt = Annotated[Path | None, typer.Option("--signing-key", help="the team's Ed25519 private key (PEM)")]
+SignerOpt = Annotated[str, typer.Option("--signer", help="name recorded as the signer")]
+TEAM = "care-assure assurance team"
+PublicKeyOpt = Annotated[Path, typer.Option("--public-key", help="the team's Ed25519 public key (PEM)")]
+PacksDirOpt = Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")]
+
+keys_app = typer.Typer(no_args_is_help=True, help="Signing keys of the assurance team.")
+supplier_app = typer.Typer(no_args_is_help=True, help="Suppliers and their solutions.")
+round_app = typer.Typer(no_args_is_help=True, help="Certification rounds: open, submit, decide, close.")
+waiver_app = typer.Typer(no_args_is_help=True, help="Justified, time-limited exemptions from a rule.")
+audit_app = typer.Typer(no_args_is_help=True, help="The registry's hash-chained audit log.")
+list_app = typer.Typer(no_args_is_help=True, help="The Assured Solutions List.")
+
+
+def _registry(db: str | None, store: Path | None = None, actor: str | None = None) -> Registry:
+    return Registry.open(db, store, actor)
+
+
+def _required_date(value: str, option: str) -> dt.date:
+    day = parse_date(value)
+    if day is None:
+        raise typer.BadParameter(f"{option} is required")
+    return day
+
+
+# -- keys and signatures -----------------------------------------------------------------------------------
+
+@keys_app.command("generate")
+def keys_generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for NAME.key and NAME.pub")] = Path("keys"),
+    name: Annotated[str, typer.Option("--name", help="file name stem")] = "assurance-team",
+) -> None:
+    """Generate an Ed25519 key pair; the private key is written with mode 0600."""
+    try:
+        pair = generate_keys(out_dir, name)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"private key {pair.private} (keep it off shared disks; never commit it)\n"
+              f"public key  {pair.public}\nkey id      {pair.key_id}", highlight=False)
+
+
+def _report_file(path: Path) -> Path:
+    return path / "report.json" if path.is_dir() else path
+
+
+def sign_command(
+    path: Annotated[Path, typer.Argument(help="report.json or the directory holding it")],
+    signing_key: Annotated[Path, typer.Option("--signing-key", help="the team's Ed25519 private key (PEM)")],
+    signer: SignerOpt = TEAM,
+) -> None:
+    """Sign report.json in place (RFC 8785 + Ed25519) and re-render report.html beside it."""
+    try:
+        report_path = _report_file(path)
+        _, report = read_report(report_path)
+        signed = sign_document(report, load_private_key(signing_key), signer)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    report_path.write_bytes(dumps(signed))
+    html = report_path.with_name("report.html")
+    if html.exists():
+        html.write_bytes(render_html(signed))
+    out.print(f"signed {report_path} with key {signed['signature']['key_id']}", highlight=False)
+
+
+def verify_command(
+    path: Annotated[Path, typer.Argument(help="report.json, a directory of reports, or an evidence bundle (.zip)")],
+    public_key: PublicKeyOpt,
+) -> None:
+    """Check a signed report or evidence bundle offline; name everything that does not match."""
+    try:
+        key = load_public_key(public_key)
+        targets = sorted(path.glob("*.zip")) if path.is_dir() else []
+        if not path.is_dir() or (path / "report.json").exists():
+            targets.insert(0, _report_file(path))
+        if not targets:
+            raise ConfigurationError(f"{path}: no report.json or evidence bundle to verify")
+        failed = False
+        for target in targets:
+            if target.suffix == ".zip":
+                problems = verify_bundle(target, key)
+            else:
+                try:
+                    problems = verify_document(orjson.loads(target.read_bytes()), key)
+                except (OSError, orjson.JSONDecodeError) as exc:
+                    problems = [f"cannot read it as JSON ({exc})"]
+            failed |= bool(problems)
+            if problems:
+                for p in problems:
+                    out.print(f"[red]FAIL[/red] {escape(str(target))}: {escape(p)}", highlight=False)
+            else:
+                out.print(f"[green]OK[/green]   {escape(str(target))}: signature and hashes match", highlight=False)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    raise typer.Exit(EXIT_FAIL if failed else EXIT_PASS)
+
+
+def bundle_command(
+    report_dir: Annotated[Path, typer.Argument(help="directory of a run's reports and evidence")],
+    out_path: Annotated[Path, typer.Option("--out", help="the zip to write")],
+    signing_key: SigningKeyOpt = None,
+    signer: SignerOpt = TEAM,
+) -> None:
+    """Zip a run's reports and evidence with a SHA-256 manifest (signed when a key is given)."""
+    try:
+        manifest = build_bundle(report_dir, out_path, key=load_private_key(signing_key) if signing_key else None,
+                                signer=signer)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    state = "signed" if "signature" in manifest else "unsigned"
+    out.print(f"wrote {out_path}: {len(manifest['files'])} files, manifest {state}", highlight=False)
+
+
+# -- suppliers ---------------------------------------------------------------------------------------------
+
+@supplier_app.command("add")
+def supplier_add(
+    handle: Annotated[str, typer.Argument(help="short id, e.g. acme")],
+    name: Annotated[str, typer.Option("--name", help="the supplier's name")],
+    solution: Annotated[str, typer.Option("--solution", help="the solution's name")],
+    solution_version: Annotated[str, typer.Option("--solution-version", help="the version under test")],
+    care_setting: Annotated[list[str] | None, typer.Option("--care-setting", help="repeatable")] = None,
+    capability: Annotated[list[str] | None, typer.Option("--capability", help="claimed capability; repeatable")]
+    = None,
+    db: DbOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Register a supplier (if new) and one of its solutions."""
+    try:
+        _registry(db, actor=actor).add_supplier(handle, name, solution, solution_version, sorted(care_setting or []),
+                                                sorted(capability or []))
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"registered {handle}: {solution} {solution_version}", highlight=False)
+
+
+@supplier_app.command("list")
+def supplier_list(db: DbOpt = None) -> None:
+    table = Table("supplier", "name", "solution", "version", "capabilities", "care settings")
+    try:
+        for sup, sols in _registry(db).suppliers():
+            for sol in sols:
+                table.add_row(sup.handle, sup.name, sol.name, sol.version, ", ".join(sol.capabilities),
+                              ", ".join(sol.care_settings))
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(table)
+
+
+# -- rounds ------------------------------------------------------------------------------------------------
+
+@round_app.command("open")
+def round_open(
+    round_id: Annotated[str, typer.Argument(help="round id, e.g. 2026-R4")],
+    suite: Annotated[str, typer.Option("--suite", help="suite id or YAML file")],
+    as_of: Annotated[str, typer.Option("--as-of", help="the date rules are judged on")],
+    opens: Annotated[str, typer.Option("--opens", help="first day submissions are taken")],
+    closes: Annotated[str, typer.Option("--closes", help="last day submissions are taken")],
+    packs_dir: PacksDirOpt = None, db: DbOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Open a certification round for one suite version and as-of date."""
+    try:
+        rnd = _registry(db, actor=actor).open_round(
+            round_id, suite, _required_date(as_of, "--as-of"), _required_date(opens, "--opens"),
+            _required_date(closes, "--closes"), Catalogue.default(packs_dir or ()))
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"opened round {rnd.id}: {rnd.suite} {rnd.suite_version}, as of {rnd.as_of}, "
+              f"submissions {rnd.opens} to {rnd.closes}", highlight=False)
+
+
+@round_app.command("list")
+def round_list(db: DbOpt = None) -> None:
+    table = Table("round", "suite", "version", "as of", "opens", "closes", "status")
+    try:
+        for r in _registry(db).rounds():
+            table.add_row(r.id, r.suite, r.suite_version, str(r.as_of), str(r.opens), str(r.closes), r.status)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(table)
+
+
+@round_app.command("show")
+def round_show(round_id: str, db: DbOpt = None) -> None:
+    try:
+        detail = _registry(db).round_detail(round_id)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    r = detail["round"]
+    out.print(f"round {r.id} ({r.status}): {r.suite} {r.suite_version}, as of {r.as_of}, {r.opens} to {r.closes}",
+              highlight=False)
+    subs = Table("submission", "supplier", "solution", "outcome", "report sha256", "by", "at", title="Submissions")
+    for x in detail["submissions"]:
+        subs.add_row(str(x["id"]), x["supplier"], x["solution"], x["outcome"], x["sha256"][:16], x["by"], x["at"])
+    decs = Table("decision", "supplier", "solution", "outcome", "assessor", "decided", "expires", "signed",
+                 title="Decisions")
+    for d in detail["decisions"]:
+        decs.add_row(str(d["id"]), d["supplier"], d["solution"], d["outcome"], d["assessor"], d["decided_on"],
+                     d["expires"], "yes" if d["signed"] else "no")
+    out.print(subs)
+    out.print(decs)
+
+
+@round_app.command("close")
+def round_close(round_id: str, db: DbOpt = None, actor: ActorOpt = None) -> None:
+    try:
+        _registry(db, actor=actor).close_round(round_id)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"closed round {round_id}", highlight=False)
+
+
+@round_app.command("submit")
+def round_submit(
+    round_id: Annotated[str, typer.Argument(help="the round")],
+    report_dir: Annotated[Path, typer.Argument(help="directory with the run's report.json (and evidence)")],
+    supplier: Annotated[str, typer.Option("--supplier", help="supplier handle")],
+    solution: Annotated[str | None, typer.Option("--solution")] = None,
+    solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
+    signing_key: SigningKeyOpt = None, signer: SignerOpt = TEAM,
+    db: DbOpt = None, store: StoreOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Record a run's report and an evidence bundle of its directory as a new submission."""
+    try:
+        sub = _registry(db, store, actor).submit(
+            round_id, supplier, report_dir, solution=solution, solution_version=solution_version,
+            key=load_private_key(signing_key) if signing_key else None, signer=signer)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"submission {sub.id}: {sub.outcome}, report sha256 {sub.report_sha256}, evidence {sub.evidence_path}",
+              highlight=False)
+
+
+@round_app.command("run")
+def round_run(
+    round_id: Annotated[str, typer.Argument(help="the round")],
+    supplier: Annotated[str, typer.Option("--supplier", help="supplier handle")],
+    export: Annotated[list[Path] | None, typer.Option("--export", help="export file, directory or zip")] = None,
+    api: Annotated[str | None, typer.Option("--api", help="base URL of the supplier's FHIR API")] = None,
+    token_env: Annotated[str | None, typer.Option("--token-env", help="variable holding the bearer token")] = None,
+    oauth_token_url: Annotated[str | None, typer.Option("--oauth-token-url")] = None,
+    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
+    client_secret_env: Annotated[str | None, typer.Option("--client-secret-env")] = None,
+    allow_insecure_local: Annotated[bool, typer.Option("--allow-insecure-local")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="where the run's reports go")] = None,
+    solution: Annotated[str | None, typer.Option("--solution")] = None,
+    solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
+    packs_dir: PacksDirOpt = None, signing_key: SigningKeyOpt = None,
+    signer: SignerOpt = TEAM,
+    db: DbOpt = None, store: StoreOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Run the round's suite on a target (rules to come included as a forecast) and submit the result."""
+    try:
+        registry = _registry(db, store, actor)
+        rnd = registry.round(round_id)
+        config = ClientConfig(base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
+                              client_id=client_id, client_secret=secret_from_env(client_secret_env),
+                              allow_insecure_local=allow_insecure_local)
+        target = make_target(export, config if api else None)
+        assessment = assess(rnd.suite, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
+                            forecast_until=FORECAST_ALL)
+        if assessment.suite.version != rnd.suite_version:
+            raise ConfigurationError(f"installed suite {rnd.suite} is {assessment.suite.version}; round "
+                                     f"'{round_id}' assesses {rnd.suite_version}")
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+        run_dir = out_dir or Path("build") / "rounds" / round_id / f"{supplier}-{stamp}"
+        write_reports(assessment, run_dir, ["json", "junit", "html"])
+        sub = registry.submit(round_id, supplier, run_dir, solution=solution, solution_version=solution_version,
+                              key=load_private_key(signing_key) if signing_key else None, signer=signer)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"run {run_dir}: {assessment.decision.outcome}; submission {sub.id} recorded", highlight=False)
+
+
+@round_app.command("decide")
+def round_decide(
+    round_id: Annotated[str, typer.Argument(help="the round")],
+    supplier: Annotated[str, typer.Option("--supplier", help="supplier handle")],
+    solution: Annotated[str | None, typer.Option("--solution")] = None,
+    solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
+    on: Annotated[str | None, typer.Option("--on", help="decision date (default today)")] = None,
+    expires: Annotated[str | None, typer.Option("--expires", help="assurance expiry (default a year on)")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write the certification report here")] = None,
+    signing_key: SigningKeyOpt = None, signer: SignerOpt = TEAM,
+    db: DbOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Apply the round's policy and the waivers in force to the supplier's latest submission."""
+    try:
+        row, report = _registry(db, actor=actor).decide(
+            round_id, supplier, solution=solution, solution_version=solution_version, on=parse_date(on),
+            expires=parse_date(expires), key=load_private_key(signing_key) if signing_key else None, signer=signer)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(row.report, encoding="utf-8")
+        (out_dir / "report.html").write_bytes(render_html(report))
+    style = "green" if row.outcome == "pass" else "red"
+    out.print(f"decision {row.id}: [{style}]{row.outcome.upper()}[/{style}] until {row.expires}; "
+              f"{len(row.waivers)} waiver(s) applied; {'signed' if row.key_id else 'NOT signed'}; "
+              f"report sha256 {row.report_sha256}", highlight=False)
+    for rule in row.reasons:
+        out.print(f"  blocking: {escape(rule)}", highlight=False)
+    raise typer.Exit(EXIT_PASS if row.outcome == "pass" else EXIT_FAIL)
+
+
+# -- waivers -----------------------------------------------------------------------------------------------
+
+@waiver_app.command("grant")
+def waiver_grant(
+    rule: Annotated[str, typer.Argument(help="the rule id waived")],
+    justification: Annotated[str, typer.Option("--justification", help="why; recorded and published")],
+    expires: Annotated[str, typer.Option("--expires", help="last day the waiver applies")],
+    supplier: Annotated[str | None, typer.Option("--supplier", help="one supplier (default all)")] = None,
+    round_id: Annotated[str | None, typer.Option("--round", help="one round (default all)")] = None,
+    packs_dir: PacksDirOpt = None, db: DbOpt = None, actor: ActorOpt = None,
+) -> None:
+    try:
+        known = {r.id for pack in Catalogue.default(packs_dir or ()).packs().values() for r in pack.rules}
+        w = _registry(db, actor=actor).grant_waiver(
+            rule, justification=justification, expires=_required_date(expires, "--expires"), supplier=supplier,
+            round_id=round_id, known_rules=known)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"waiver {w.id}: {rule} until {w.expires}", highlight=False)
+
+
+@waiver_app.command("revoke")
+def waiver_revoke(waiver_id: int, db: DbOpt = None, actor: ActorOpt = None) -> None:
+    try:
+        _registry(db, actor=actor).revoke_waiver(waiver_id)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"revoked waiver {waiver_id}", highlight=False)
+
+
+@waiver_app.command("list")
+def waiver_list(db: DbOpt = None) -> None:
+    table = Table("id", "rule", "supplier", "round", "expires", "granted by", "state", "justification")
+    try:
+        today = dt.date.today()
+        for w, handle in _registry(db).waivers():
+            state = "revoked" if w.revoked_at else ("expired" if w.expires < today else "in force")
+            table.add_row(str(w.id), w.rule_id, handle or "all", w.round_id or "all", str(w.expires), w.granted_by,
+                          state, w.justification)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(table)
+
+
+# -- audit -------------------------------------------------------------------------------------------------
+
+@audit_app.command("verify")
+def audit_verify(db: DbOpt = None) -> None:
+    """Re-walk the hash chain and the rows it records; name the first broken entry."""
+    try:
+        chain = _registry(db).verify_audit()
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    if chain.problem:
+        err.print(f"[red]audit log broken:[/red] {escape(chain.problem)}", highlight=False)
+        raise typer.Exit(EXIT_FAIL)
+    out.print(f"audit log intact: {chain.entries} entries, head {chain.head}", highlight=False)
+
+
+@audit_app.command("log")
+def audit_log(db: DbOpt = None) -> None:
+    table = Table("seq", "at", "actor", "action", "subject")
+    try:
+        for e in _registry(db).audit_entries():
+            table.add_row(str(e["seq"]), e["at"], e["actor"], e["action"], e["subject"])
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(table)
+
+
+# -- the assured list --------------------------------------------------------------------------------------
+
+@list_app.command("publish")
+def list_publish(
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for assured-list.json/.csv, index.html")],
+    public_key: PublicKeyOpt,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="listing date (default today)")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Publish the solutions whose latest decision passed, is unexpired and verifies with the team key."""
+    try:
+        listing = publish(_registry(db), load_public_key(public_key), out_dir, parse_date(as_of) or dt.date.today())
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    for entry in listing.entries:
+        out.print(f"listed {entry['supplier']}: {entry['solution']} {entry['version']} until {entry['expires']}",
+                  highlight=False)
+    for note in listing.left_out:
+        err.print(f"[yellow]not listed:[/yellow] {escape(note)}", highlight=False)
+    out.print(f"wrote {out_dir}/assured-list.json ({len(listing.entries)} entries)", highlight=False)
+
+
+@list_app.command("forecast")
+def list_forecast(
+    as_of: Annotated[str, typer.Option("--as-of", help="the future date to judge the listed solutions on")],
+    public_key: PublicKeyOpt,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    packs_dir: PacksDirOpt = None, db: DbOpt = None,
+) -> None:
+    """Which listed solutions would fail the suite in force on a date, and by which rules (exit 1 if any)."""
+    try:
+        result = forecast(_registry(db), load_public_key(public_key), _required_date(as_of, "--as-of"),
+                          Catalogue.default(packs_dir or ()))
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    if as_json:
+        out.print_json(json.dumps([{"supplier": f.supplier, "solution": f.solution, "expires": f.expires,
+                                    "would_fail": f.would_fail, "rules": f.failing} for f in result]))
+    else:
+        for f in result:
+            if not f.would_fail:
+                out.print(f"[green]stays assured[/green] {f.supplier}: {f.solution}", highlight=False)
+                continue
+            out.print(f"[red]would fail[/red]    {f.supplier}: {f.solution}", highlight=False)
+            for r in f.failing:
+                out.print(f"    {r['rule']} ({r['level']}, from {r['effective_from']}): {r['outcome']} — "
+                          f"{escape(r['title'])}", highlight=False)
+    raise typer.Exit(EXIT_FAIL if any(f.would_fail for f in result) else EXIT_PASS)
+
+
+def register_registry_commands(app: typer.Typer, report_app: typer.Typer) -> None:
+    report_app.command("sign")(sign_command)
+    report_app.command("verify")(verify_command)
+    report_app.command("bundle")(bundle_command)
+    for sub, name in ((keys_app, "keys"), (supplier_app, "supplier"), (round_app, "round"), (waiver_app, "waiver"),
+                      (audit_app, "audit"), (list_app, "list")):
+        app.add_typer(sub, name=name)
+
+
