@@ -161,8 +161,9 @@ def supplier_add(
 ) -> None:
     """Register a supplier (if new) and one of its solutions."""
     try:
-        _registry(db, actor=actor).add_supplier(handle, name, solution, solution_version, sorted(care_setting or []),
-                                                sorted(capability or []))
+        with _registry(db, actor=actor) as registry:
+            registry.add_supplier(handle, name, solution, solution_version, sorted(care_setting or []),
+                                  sorted(capability or []))
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"registered {handle}: {solution} {solution_version}", highlight=False)
@@ -172,10 +173,11 @@ def supplier_add(
 def supplier_list(db: DbOpt = None) -> None:
     table = Table("supplier", "name", "solution", "version", "capabilities", "care settings")
     try:
-        for sup, sols in _registry(db).suppliers():
-            for sol in sols:
-                table.add_row(sup.handle, sup.name, sol.name, sol.version, ", ".join(sol.capabilities),
-                              ", ".join(sol.care_settings))
+        with _registry(db) as registry:
+            for sup, sols in registry.suppliers():
+                for sol in sols:
+                    table.add_row(sup.handle, sup.name, sol.name, sol.version, ", ".join(sol.capabilities),
+                                  ", ".join(sol.care_settings))
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(table)
@@ -194,9 +196,10 @@ def round_open(
 ) -> None:
     """Open a certification round for one suite version and as-of date."""
     try:
-        rnd = _registry(db, actor=actor).open_round(
-            round_id, suite, _required_date(as_of, "--as-of"), _required_date(opens, "--opens"),
-            _required_date(closes, "--closes"), Catalogue.default(packs_dir or ()))
+        with _registry(db, actor=actor) as registry:
+            rnd = registry.open_round(
+                round_id, suite, _required_date(as_of, "--as-of"), _required_date(opens, "--opens"),
+                _required_date(closes, "--closes"), Catalogue.default(packs_dir or ()))
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"opened round {rnd.id}: {rnd.suite} {rnd.suite_version}, as of {rnd.as_of}, "
@@ -207,8 +210,9 @@ def round_open(
 def round_list(db: DbOpt = None) -> None:
     table = Table("round", "suite", "version", "as of", "opens", "closes", "status")
     try:
-        for r in _registry(db).rounds():
-            table.add_row(r.id, r.suite, r.suite_version, str(r.as_of), str(r.opens), str(r.closes), r.status)
+        with _registry(db) as registry:
+            for r in registry.rounds():
+                table.add_row(r.id, r.suite, r.suite_version, str(r.as_of), str(r.opens), str(r.closes), r.status)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(table)
@@ -217,7 +221,8 @@ def round_list(db: DbOpt = None) -> None:
 @round_app.command("show")
 def round_show(round_id: str, db: DbOpt = None) -> None:
     try:
-        detail = _registry(db).round_detail(round_id)
+        with _registry(db) as registry:
+            detail = registry.round_detail(round_id)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     r = detail["round"]
@@ -238,7 +243,8 @@ def round_show(round_id: str, db: DbOpt = None) -> None:
 @round_app.command("close")
 def round_close(round_id: str, db: DbOpt = None, actor: ActorOpt = None) -> None:
     try:
-        _registry(db, actor=actor).close_round(round_id)
+        with _registry(db, actor=actor) as registry:
+            registry.close_round(round_id)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"closed round {round_id}", highlight=False)
@@ -256,9 +262,10 @@ def round_submit(
 ) -> None:
     """Record a run's report and an evidence bundle of its directory as a new submission."""
     try:
-        sub = _registry(db, store, actor).submit(
-            round_id, supplier, report_dir, solution=solution, solution_version=solution_version,
-            key=load_private_key(signing_key) if signing_key else None, signer=signer)
+        with _registry(db, store, actor) as registry:
+            sub = registry.submit(
+                round_id, supplier, report_dir, solution=solution, solution_version=solution_version,
+                key=load_private_key(signing_key) if signing_key else None, signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"submission {sub.id}: {sub.outcome}, report sha256 {sub.report_sha256}, evidence {sub.evidence_path}",
@@ -285,22 +292,22 @@ def round_run(
 ) -> None:
     """Run the round's suite on a target (rules to come included as a forecast) and submit the result."""
     try:
-        registry = _registry(db, store, actor)
-        rnd = registry.round(round_id)
-        config = ClientConfig(base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
-                              client_id=client_id, client_secret=secret_from_env(client_secret_env),
-                              allow_insecure_local=allow_insecure_local)
-        target = make_target(export, config if api else None)
-        assessment = assess(rnd.suite, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
-                            forecast_until=FORECAST_ALL)
-        if assessment.suite.version != rnd.suite_version:
-            raise ConfigurationError(f"installed suite {rnd.suite} is {assessment.suite.version}; round "
-                                     f"'{round_id}' assesses {rnd.suite_version}")
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
-        run_dir = out_dir or Path("build") / "rounds" / round_id / f"{supplier}-{stamp}"
-        write_reports(assessment, run_dir, ["json", "junit", "html"])
-        sub = registry.submit(round_id, supplier, run_dir, solution=solution, solution_version=solution_version,
-                              key=load_private_key(signing_key) if signing_key else None, signer=signer)
+        with _registry(db, store, actor) as registry:
+            rnd = registry.round(round_id)
+            config = ClientConfig(base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
+                                  client_id=client_id, client_secret=secret_from_env(client_secret_env),
+                                  allow_insecure_local=allow_insecure_local)
+            target = make_target(export, config if api else None)
+            assessment = assess(rnd.suite_source, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
+                                forecast_until=FORECAST_ALL)
+            if assessment.suite.version != rnd.suite_version:
+                raise ConfigurationError(f"installed suite {rnd.suite} is {assessment.suite.version}; round "
+                                         f"'{round_id}' assesses {rnd.suite_version}")
+            stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
+            run_dir = out_dir or Path("build") / "rounds" / round_id / f"{supplier}-{stamp}"
+            write_reports(assessment, run_dir, ["json", "junit", "html"])
+            sub = registry.submit(round_id, supplier, run_dir, solution=solution, solution_version=solution_version,
+                                  key=load_private_key(signing_key) if signing_key else None, signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"run {run_dir}: {assessment.decision.outcome}; submission {sub.id} recorded", highlight=False)
@@ -320,9 +327,10 @@ def round_decide(
 ) -> None:
     """Apply the round's policy and the waivers in force to the supplier's latest submission."""
     try:
-        row, report = _registry(db, actor=actor).decide(
-            round_id, supplier, solution=solution, solution_version=solution_version, on=parse_date(on),
-            expires=parse_date(expires), key=load_private_key(signing_key) if signing_key else None, signer=signer)
+        with _registry(db, actor=actor) as registry:
+            row, report = registry.decide(
+                round_id, supplier, solution=solution, solution_version=solution_version, on=parse_date(on),
+                expires=parse_date(expires), key=load_private_key(signing_key) if signing_key else None, signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     if out_dir is not None:
@@ -351,9 +359,10 @@ def waiver_grant(
 ) -> None:
     try:
         known = {r.id for pack in Catalogue.default(packs_dir or ()).packs().values() for r in pack.rules}
-        w = _registry(db, actor=actor).grant_waiver(
-            rule, justification=justification, expires=_required_date(expires, "--expires"), supplier=supplier,
-            round_id=round_id, known_rules=known)
+        with _registry(db, actor=actor) as registry:
+            w = registry.grant_waiver(
+                rule, justification=justification, expires=_required_date(expires, "--expires"), supplier=supplier,
+                round_id=round_id, known_rules=known)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"waiver {w.id}: {rule} until {w.expires}", highlight=False)
@@ -362,7 +371,8 @@ def waiver_grant(
 @waiver_app.command("revoke")
 def waiver_revoke(waiver_id: int, db: DbOpt = None, actor: ActorOpt = None) -> None:
     try:
-        _registry(db, actor=actor).revoke_waiver(waiver_id)
+        with _registry(db, actor=actor) as registry:
+            registry.revoke_waiver(waiver_id)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"revoked waiver {waiver_id}", highlight=False)
@@ -373,10 +383,11 @@ def waiver_list(db: DbOpt = None) -> None:
     table = Table("id", "rule", "supplier", "round", "expires", "granted by", "state", "justification")
     try:
         today = dt.date.today()
-        for w, handle in _registry(db).waivers():
-            state = "revoked" if w.revoked_at else ("expired" if w.expires < today else "in force")
-            table.add_row(str(w.id), w.rule_id, handle or "all", w.round_id or "all", str(w.expires), w.granted_by,
-                          state, w.justification)
+        with _registry(db) as registry:
+            for w, handle in registry.waivers():
+                state = "revoked" if w.revoked_at else ("expired" if w.expires < today else "in force")
+                table.add_row(str(w.id), w.rule_id, handle or "all", w.round_id or "all", str(w.expires), w.granted_by,
+                              state, w.justification)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(table)
@@ -388,7 +399,8 @@ def waiver_list(db: DbOpt = None) -> None:
 def audit_verify(db: DbOpt = None) -> None:
     """Re-walk the hash chain and the rows it records; name the first broken entry."""
     try:
-        chain = _registry(db).verify_audit()
+        with _registry(db) as registry:
+            chain = registry.verify_audit()
     except ConfigurationError as exc:
         raise config_error(exc) from None
     if chain.problem:
@@ -401,8 +413,9 @@ def audit_verify(db: DbOpt = None) -> None:
 def audit_log(db: DbOpt = None) -> None:
     table = Table("seq", "at", "actor", "action", "subject")
     try:
-        for e in _registry(db).audit_entries():
-            table.add_row(str(e["seq"]), e["at"], e["actor"], e["action"], e["subject"])
+        with _registry(db) as registry:
+            for e in registry.audit_entries():
+                table.add_row(str(e["seq"]), e["at"], e["actor"], e["action"], e["subject"])
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(table)
@@ -419,14 +432,15 @@ def list_publish(
 ) -> None:
     """Publish the solutions whose latest decision passed, is unexpired and verifies with the team key."""
     try:
-        listing = publish(_registry(db), load_public_key(public_key), out_dir, parse_date(as_of) or dt.date.today())
+        with _registry(db) as registry:
+            listing = publish(registry, load_public_key(public_key), out_dir, parse_date(as_of) or dt.date.today())
     except ConfigurationError as exc:
         raise config_error(exc) from None
     for entry in listing.entries:
         out.print(f"listed {entry['supplier']}: {entry['solution']} {entry['version']} until {entry['expires']}",
                   highlight=False)
     for note in listing.left_out:
-        err.print(f"[yellow]not listed:[/yellow] {escape(note)}", highlight=False)
+        out.print(f"[yellow]not listed:[/yellow] {escape(note)}", highlight=False)
     out.print(f"wrote {out_dir}/assured-list.json ({len(listing.entries)} entries)", highlight=False)
 
 
@@ -439,8 +453,9 @@ def list_forecast(
 ) -> None:
     """Which listed solutions would fail the suite in force on a date, and by which rules (exit 1 if any)."""
     try:
-        result = forecast(_registry(db), load_public_key(public_key), _required_date(as_of, "--as-of"),
-                          Catalogue.default(packs_dir or ()))
+        with _registry(db) as registry:
+            result = forecast(registry, load_public_key(public_key), _required_date(as_of, "--as-of"),
+                              Catalogue.default(packs_dir or ()))
     except ConfigurationError as exc:
         raise config_error(exc) from None
     if as_json:

@@ -46,10 +46,10 @@ def _latest_decisions(registry: Registry) -> list[tuple[Decision, Solution, Supp
                          .join(Solution, Decision.solution_id == Solution.id)
                          .join(Supplier, Solution.supplier_id == Supplier.id)
                          .join(Round, Decision.round_id == Round.id)
-                         .order_by(Decision.decided_on, Decision.id)).all()
+                         .order_by(Decision.id)).all()
     latest: dict[int, tuple[Decision, Solution, Supplier, Round]] = {}
     for d, sol, sup, rnd in rows:
-        latest[sol.id] = (d, sol, sup, rnd)  # a later decision supersedes an earlier one
+        latest[sol.id] = (d, sol, sup, rnd)  # the most recent decision supersedes earlier ones
     return list(latest.values())
 
 
@@ -168,7 +168,7 @@ def forecast(registry: Registry, public_key: Ed25519PublicKey, on: dt.date,
                                 "outcome": r["outcome"], "title": r["title"]})
         if catalogue is not None:
             target_kind = report["run"]["target"]["kind"]
-            suite = catalogue.suite(rnd.suite)
+            suite = catalogue.suite(rnd.suite_source)
             for rule in in_force(catalogue.rules_for(suite), on, target_kind):
                 if rule.id not in evaluated and rule.level.value in blocking and rule.id not in waived:
                     failing.append({"rule": rule.id, "level": rule.level.value,

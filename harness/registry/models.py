@@ -37,6 +37,7 @@ class Round(Base):
     __tablename__ = "round"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     suite: Mapped[str] = mapped_column(String(200))
+    suite_source: Mapped[str] = mapped_column(String(1000))  # the id or suite file the round was opened with
     suite_version: Mapped[str] = mapped_column(String(64))
     as_of: Mapped[dt.date] = mapped_column(Date)
     opens: Mapped[dt.date] = mapped_column(Date)

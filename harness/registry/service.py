@@ -51,6 +51,17 @@ class Registry:
         store = store or Path(os.environ.get("CARE_ASSURE_STORE", "assure-evidence"))
         return cls(sessions(database_url(url)), store, _actor(actor))
 
+    def close(self) -> None:
+        engine = self.factory.kw.get("bind")
+        if engine is not None:
+            engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         try:
@@ -122,7 +133,8 @@ class Registry:
         with self.transaction() as s:
             if s.get(Round, round_id) is not None:
                 raise ConfigurationError(f"round '{round_id}' already exists")
-            rnd = Round(id=round_id, suite=suite.id, suite_version=suite.version, as_of=as_of, opens=opens,
+            source = str(Path(suite_ref).resolve()) if Path(suite_ref).is_file() else suite.id
+            rnd = Round(id=round_id, suite=suite.id, suite_source=source, suite_version=suite.version, as_of=as_of, opens=opens,
                         closes=closes, policy=policy, status="open", created_at=audit.now(), closed_at=None)
             s.add(rnd)
             s.flush()

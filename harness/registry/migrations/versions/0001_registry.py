@@ -41,6 +41,7 @@ def upgrade() -> None:
         "round",
         sa.Column("id", sa.String(64), primary_key=True),
         sa.Column("suite", sa.String(200), nullable=False),
+        sa.Column("suite_source", sa.String(1000), nullable=False),
         sa.Column("suite_version", sa.String(64), nullable=False),
         sa.Column("as_of", sa.Date(), nullable=False),
         sa.Column("opens", sa.Date(), nullable=False),
