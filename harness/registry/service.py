@@ -134,8 +134,9 @@ class Registry:
             if s.get(Round, round_id) is not None:
                 raise ConfigurationError(f"round '{round_id}' already exists")
             source = str(Path(suite_ref).resolve()) if Path(suite_ref).is_file() else suite.id
-            rnd = Round(id=round_id, suite=suite.id, suite_source=source, suite_version=suite.version, as_of=as_of, opens=opens,
-                        closes=closes, policy=policy, status="open", created_at=audit.now(), closed_at=None)
+            rnd = Round(id=round_id, suite=suite.id, suite_source=source, suite_version=suite.version, as_of=as_of,
+                        opens=opens, closes=closes, policy=policy, status="open", created_at=audit.now(),
+                        closed_at=None)
             s.add(rnd)
             s.flush()
             audit.append(s, self.actor, "round.open", round_id,
