@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 DEMO_EXPORT := build/reference-export
 
-.PHONY: demo test lint typecheck tables bench clean
+.PHONY: demo test lint typecheck tables packs bench clean
 
 # The SARIF 2.1.0 JSON schema (rtm.5) as Microsoft publishes it in an npm package; fetched from the
 # npm registry for the SARIF validation test, checked against its SHA-256, never committed.
@@ -57,6 +57,23 @@ typecheck: $(STAMP)
 # Regenerate the committed R4 structure table from the R4 definitions in ../shared.
 tables: $(STAMP)
 	$(BIN)/python -m harness.fhir.generate $(SHARED)/data/fhir-r4/definitions
+
+# Regenerate the UK Core packs from the UK Core definitions in ../shared; review the diff before committing.
+UKCORE_STU2 := Patient Organization Practitioner PractitionerRole Location RelatedPerson Encounter Condition \
+	AllergyIntolerance Medication MedicationStatement MedicationRequest MedicationAdministration Observation
+UKCORE_DRAFT := CarePlan CareTeam Consent Flag DocumentReference EpisodeOfCare QuestionnaireResponse Provenance AuditEvent
+packs: $(STAMP)
+	$(BIN)/care-assure packs generate --from-package $(SHARED)/data/ukcore-stu2 --out standards/uk-core/stu2.yaml \
+		--pack uk-core.stu2 --title "UK Core STU2 profiles used by a social care record" --release 2.0.2 \
+		--effective-from 2025-02-24 --standard-id UKCore-STU2 --standard-title "HL7 FHIR UK Core STU2" \
+		--source "UK Core STU2 release 2.0.2 (NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN tag 2.0.2)" \
+		$(foreach p,$(UKCORE_STU2),--profile UKCore-$(p))
+	$(BIN)/care-assure packs generate --from-package $(SHARED)/data/ukcore-current --out standards/uk-core/draft.yaml \
+		--pack uk-core.draft --title "UK Core current-build (draft) profiles used by a social care record" \
+		--release 0.0.0-draft.20250620 --effective-from 2025-06-20 --standard-id UKCore-Draft \
+		--standard-title "HL7 FHIR UK Core current build (STU3 sequence, draft)" \
+		--source "UK Core current build (NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN main, 2025-06-20)" \
+		$(foreach p,$(UKCORE_DRAFT),--profile UKCore-$(p))
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/export_throughput.py

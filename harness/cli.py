@@ -21,6 +21,7 @@ from harness.cli_common import EXIT_CONFIG, EXIT_FAIL, EXIT_PASS, config_error, 
 from harness.cli_registry import register_registry_commands
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Redactor
+from harness.packs.generate import PackSpec, generate_pack
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
 from harness.reports.diff import diff_reports
@@ -161,6 +162,42 @@ def packs_lint(paths: Annotated[list[Path] | None, typer.Argument(help="pack fil
     rules = sum(len(p.rules) for p in packs)
     out.print(f"{len(packs)} pack(s), {rules} rule(s), {len(problems)} problem(s)")
     raise typer.Exit(EXIT_CONFIG if problems else EXIT_PASS)
+
+
+@packs_app.command("generate")
+def packs_generate(
+    from_package: Annotated[Path, typer.Option("--from-package", help="FHIR package directory (JSON or XML)")],
+    out_path: Annotated[Path, typer.Option("--out", help="the pack file to write")],
+    pack: Annotated[str, typer.Option("--pack", help="pack id, e.g. uk-core.stu2")],
+    profile: Annotated[list[str], typer.Option("--profile", help="profile canonical URL or name (repeatable)")],
+    release: Annotated[str, typer.Option("--release", help="the package release, e.g. 2.0.2")],
+    effective_from: Annotated[str, typer.Option("--effective-from", help="date the rules apply from")],
+    title: Annotated[str, typer.Option("--title")] = "UK Core profiles",
+    standard_id: Annotated[str, typer.Option("--standard-id")] = "UKCore",
+    standard_title: Annotated[str, typer.Option("--standard-title")] = "HL7 FHIR UK Core",
+    url: Annotated[str, typer.Option("--url", help="where the release is published")] =
+        "https://github.com/NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN",
+    source: Annotated[str, typer.Option("--source", help="how to describe the input in the header")] = "",
+) -> None:
+    """Derive profile rules (cardinality, required bindings, fixed systems, must-support) from a package."""
+    try:
+        day = parse_date(effective_from)
+        if day is None:
+            raise ConfigurationError("--effective-from is required")
+        urls = [p if "/" in p else f"https://fhir.hl7.org.uk/StructureDefinition/{p}" for p in profile]
+        spec = PackSpec(pack=pack, title=title, standard_id=standard_id, standard_title=standard_title,
+                        release=release, url=url, effective_from=day, profiles=urls,
+                        source=source or f"{from_package.name} {release}")
+        text, not_encoded = generate_pack(from_package, spec)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        out_path.write_text(text, encoding="utf-8")
+        written, problems = lint_paths([out_path])
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    if problems:
+        raise config_error(ConfigurationError(problems))
+    out.print(f"wrote {out_path}: {len(written[0].rules)} rules from {len(urls)} profiles; "
+              f"{len(not_encoded)} constraint(s) not encoded (listed in the pack)", highlight=False)
 
 
 @packs_app.command("list")

@@ -12,14 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
-from lxml import etree
-
-from harness.errors import ConfigurationError, Problem
-from harness.fhir.xml import XmlConversionError, resource_to_json
+from harness.fhir.package import package_resources
 
 Code = tuple[str, str]
-_F = "{http://hl7.org/fhir}"
 
 
 class NotExpandable(Exception):
@@ -47,15 +42,9 @@ class Terminology:
 
     @classmethod
     def from_directory(cls, root: Path) -> Terminology:
-        if not root.is_dir():
-            raise ConfigurationError(Problem("package directory does not exist", str(root)))
         term = cls()
-        for path in sorted(root.rglob("*")):
-            if not path.is_file() or path.suffix.lower() not in (".json", ".xml"):
-                continue
-            resource = _read(path)
-            if resource is not None:
-                term.add(resource)
+        for _, resource in package_resources(root, frozenset({"ValueSet", "CodeSystem"})):
+            term.add(resource)
         return term
 
     def codes_of_system(self, url: str) -> frozenset[Code]:
@@ -115,18 +104,3 @@ class Terminology:
             imported = set(self.expand(vs_url, seen))
             part = imported if part is None else part & imported
         return part or set()
-
-
-def _read(path: Path) -> dict[str, Any] | None:
-    try:
-        if path.suffix.lower() == ".json":
-            data = orjson.loads(path.read_bytes())
-        else:
-            with path.open("rb") as f:
-                _, root = next(etree.iterparse(f, events=("start",)))
-                if root.tag not in (_F + "ValueSet", _F + "CodeSystem"):
-                    return None
-            data = resource_to_json(etree.parse(str(path)).getroot())
-    except (orjson.JSONDecodeError, etree.XMLSyntaxError, XmlConversionError, StopIteration) as exc:
-        raise ConfigurationError(Problem(f"cannot read package file: {exc}", str(path))) from None
-    return data if isinstance(data, dict) and data.get("resourceType") in ("ValueSet", "CodeSystem") else None

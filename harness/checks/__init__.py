@@ -1,7 +1,7 @@
 """Check kinds. Importing this package registers every built-in kind in ``REGISTRY``."""
 
-from harness.checks import binding, dataset, expression, http, property, structure, values
+from harness.checks import binding, dataset, expression, http, profile, property, structure, values
 from harness.checks.registry import REGISTRY, CheckKind, Registry, RuleContext
 
 __all__ = ["REGISTRY", "CheckKind", "Registry", "RuleContext", "binding", "dataset",
-           "expression", "http", "property", "structure", "values"]
+           "expression", "http", "profile", "property", "structure", "values"]

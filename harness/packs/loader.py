@@ -117,6 +117,7 @@ def _build(doc: YamlDocument, registry: Registry) -> tuple[Pack, list[Problem]]:
         rules=tuple(rules), path=doc.path,
         sha256=hashlib.sha256(doc.text.encode("utf-8")).hexdigest(),
         description=data.get("description", ""),
+        not_encoded=tuple(dict(x) for x in data.get("not_encoded", [])),
     )
     return pack, problems
 

@@ -61,3 +61,4 @@ class Pack:
     path: str = ""
     sha256: str = ""
     description: str = ""
+    not_encoded: tuple[dict[str, str], ...] = ()  # clauses left without a rule, with why

@@ -1,0 +1,160 @@
+"""The ``profile`` check kind: one element constraint of a FHIR profile, compiled into the pack.
+
+``care-assure packs generate`` derives these rules from a package's StructureDefinitions; each
+rule carries everything it needs (the element's path with its slices resolved, the cardinality,
+the code list of a required binding), so no package is needed at run time.
+
+A path is a list of steps. A step names an element (``value[x]`` matches any ``valueFoo``) and
+may restrict it to a slice by the value of one of its fields (``{"system": "https://…"}`` for an
+identifier slice, ``{"url": "…"}`` for an extension).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from harness.checks.registry import RuleContext, register
+from harness.results import Issue
+
+PLACEHOLDERS = frozenset({"n/a", "na", "none", "null", "unknown", "not known", "tbc", "-", "?", "undefined"})
+
+_STEP = {"type": "object", "additionalProperties": False, "required": ["name"],
+         "properties": {"name": {"type": "string"}, "slice": {"type": "object",
+                                                              "additionalProperties": {"type": "string"}}}}
+_PATH = {"type": "array", "minItems": 1, "items": _STEP}
+
+
+def _children(node: Any, step: dict[str, Any]) -> Iterator[Any]:
+    if not isinstance(node, dict):
+        return
+    name: str = step["name"]
+    if name.endswith("[x]"):
+        stem = name[:-3]
+        values = [v for k, v in node.items() if k.startswith(stem) and k[len(stem):len(stem) + 1].isupper()]
+    else:
+        values = [node[name]] if name in node else []
+    for value in values:
+        for item in value if isinstance(value, list) else [value]:
+            if all(isinstance(item, dict) and item.get(k) == v for k, v in step.get("slice", {}).items()):
+                yield item
+
+
+def walk(resource: dict[str, Any], steps: list[dict[str, Any]]) -> Iterator[Any]:
+    """Every value at the end of the path (arrays flattened)."""
+    nodes: list[Any] = [resource]
+    for step in steps:
+        nodes = [child for node in nodes for child in _children(node, step)]
+    yield from nodes
+
+
+def is_empty(value: Any) -> bool:
+    """Empty or placeholder: what FHIR's ele-1 and UK Core's must-support guidance forbid."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip() or value.strip().lower() in PLACEHOLDERS
+    if isinstance(value, (list, dict)):
+        return not value or all(is_empty(v) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+@register("profile", scope="resource", params={
+    "profile": {"type": "string"},
+    "element": {"type": "string"},
+    "constraint": {"enum": ["cardinality", "binding", "system", "must-support"]},
+    "path": _PATH,
+    "min": {"type": "integer", "minimum": 0},
+    "max": {"type": ["integer", "string"]},
+    "codes": {"type": "array", "items": {"type": "array", "minItems": 2, "maxItems": 2,
+                                         "items": {"type": "string"}}},
+    "code_pattern": {"type": "string"},
+    "code_system": {"type": "string"},
+    "system": {"type": "string"},
+    "elements": {"type": "array", "items": {"type": "object", "required": ["element", "path"],
+                                            "properties": {"element": {"type": "string"}, "path": _PATH}}},
+})
+def profile(params: dict[str, Any], ctx: RuleContext) -> Any:
+    constraint = params["constraint"]
+    builder = {"cardinality": _cardinality, "binding": _binding, "system": _system,
+               "must-support": _must_support}[constraint]
+    return builder(params)
+
+
+def _cardinality(params: dict[str, Any]) -> Any:
+    steps, element = params["path"], params["element"]
+    low = int(params.get("min", 0))
+    high = None if str(params.get("max", "*")) == "*" else int(params["max"])
+
+    def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
+        for parent in walk(resource, steps[:-1]):
+            count = sum(1 for _ in _children(parent, steps[-1]))
+            if count < low:
+                yield Issue(f"{element} is required ({low}..{params.get('max', '*')}) but "
+                            f"{'is missing' if count == 0 else f'occurs {count} time(s)'}", path=element,
+                            code="required")
+            elif high is not None and count > high:
+                yield Issue(f"{element} may occur at most {high} time(s) but occurs {count} times", path=element,
+                            code="structure")
+    return check
+
+
+def _binding(params: dict[str, Any]) -> Any:
+    steps, element = params["path"], params["element"]
+    allowed = {(s, c) for s, c in params.get("codes", [])}
+    pattern = re.compile(params["code_pattern"]) if "code_pattern" in params else None
+    system = params.get("code_system")
+    label = "the required value set" if allowed else f"code system {system}"
+
+    def ok(coding: Any) -> bool:
+        if not isinstance(coding, dict):
+            return False
+        if allowed:
+            return (coding.get("system"), coding.get("code")) in allowed
+        return coding.get("system") == system and bool(pattern and pattern.fullmatch(str(coding.get("code", ""))))
+
+    def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
+        for value in walk(resource, steps):
+            if isinstance(value, str):  # a bare code
+                if allowed and not any(c == value for _, c in allowed):
+                    yield Issue(f"{element}: code '{value}' is not allowed by its required binding", path=element,
+                                code="code-invalid")
+                continue
+            codings = value.get("coding", []) if isinstance(value, dict) and "coding" in value else [value]
+            if not any(ok(c) for c in codings):
+                shown = ", ".join(f"{c.get('system')}|{c.get('code')}" for c in codings if isinstance(c, dict))
+                yield Issue(f"{element}: no coding from {label} (required binding); found {shown or 'none'}",
+                            path=element, code="code-invalid")
+    return check
+
+
+def _near(a: str, b: str) -> bool:
+    """A near miss of a fixed URL: differs only in case, a trailing slash, http(s), or British spelling."""
+    def norm(u: str) -> str:
+        return u.lower().rstrip("/").replace("http://", "https://").replace("organisation", "organization")
+    return a != b and norm(a) == norm(b)
+
+
+def _system(params: dict[str, Any]) -> Any:
+    steps, element, fixed = params["path"], params["element"], params["system"]
+
+    def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
+        for value in walk(resource, steps):
+            got = value.get("system") if isinstance(value, dict) else None
+            if isinstance(got, str) and _near(got, fixed):
+                yield Issue(f"{element}: system '{got}' is not the profile's fixed '{fixed}'", path=element,
+                            code="value")
+    return check
+
+
+def _must_support(params: dict[str, Any]) -> Any:
+    elements = params["elements"]
+
+    def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
+        for entry in elements:
+            for value in walk(resource, entry["path"]):
+                if is_empty(value):
+                    yield Issue(f"{entry['element']} is present but empty or a placeholder; omit data that is "
+                                "not held", path=entry["element"], code="value")
+    return check
