@@ -62,13 +62,14 @@ tables: $(STAMP)
 UKCORE_STU2 := Patient Organization Practitioner PractitionerRole Location RelatedPerson Encounter Condition \
 	AllergyIntolerance Medication MedicationStatement MedicationRequest MedicationAdministration Observation
 UKCORE_DRAFT := CarePlan CareTeam Consent Flag DocumentReference EpisodeOfCare QuestionnaireResponse Provenance AuditEvent
+PACKS_OUT ?= standards/uk-core
 packs: $(STAMP)
-	$(BIN)/care-assure packs generate --from-package $(SHARED)/data/ukcore-stu2 --out standards/uk-core/stu2.yaml \
+	$(BIN)/care-assure packs generate --from-package $(SHARED)/data/ukcore-stu2 --out $(PACKS_OUT)/stu2.yaml \
 		--pack uk-core.stu2 --title "UK Core STU2 profiles used by a social care record" --release 2.0.2 \
 		--effective-from 2025-02-24 --standard-id UKCore-STU2 --standard-title "HL7 FHIR UK Core STU2" \
 		--source "UK Core STU2 release 2.0.2 (NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN tag 2.0.2)" \
 		$(foreach p,$(UKCORE_STU2),--profile UKCore-$(p))
-	$(BIN)/care-assure packs generate --from-package $(SHARED)/data/ukcore-current --out standards/uk-core/draft.yaml \
+	$(BIN)/care-assure packs generate --from-package $(SHARED)/data/ukcore-current --out $(PACKS_OUT)/draft.yaml \
 		--pack uk-core.draft --title "UK Core current-build (draft) profiles used by a social care record" \
 		--release 0.0.0-draft.20250620 --effective-from 2025-06-20 --standard-id UKCore-Draft \
 		--standard-title "HL7 FHIR UK Core current build (STU3 sequence, draft)" \

@@ -168,6 +168,7 @@ class _Generator:
             "level": self.spec.draft_level if draft else (level or "MUST"),
             "standard": self.spec.standard_id, "clause": clause, "applies_to": ["export", "api"],
             "effective_from": self.spec.effective_from.isoformat(), "resource": p.resource,
+            "when_absent": "not-applicable",  # a profile constrains the resources sent, not which are sent
             "check": {"kind": "profile", "profile": f"{p.sd['url']}|{p.version}",
                       **({"element": element} if element else {}), **check},
             "remediation": remediation,
