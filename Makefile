@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SHARED ?= ../shared
 DEMO_EXPORT := build/reference-export
+DEMO_ATTESTATIONS := fixtures/attestations/attestations.yaml
 
 .PHONY: demo test lint typecheck tables packs bench clean
 
@@ -24,14 +25,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 # The main job: the reference supplier's export, then its live API, through asl-dscr-core.
 demo: $(STAMP)
 	$(BIN)/python -m fixtures.export_generator --out $(DEMO_EXPORT) --residents 40
-	@$(BIN)/care-assure run asl-dscr-core --export $(DEMO_EXPORT) --out reports/out/reference; \
+	@$(BIN)/care-assure run asl-dscr-core --export $(DEMO_EXPORT) --attestations $(DEMO_ATTESTATIONS) \
+		--out reports/out/reference; \
 	export_status=$$?; \
 	rm -f build/reference-url; \
 	$(BIN)/care-assure reference serve --port 0 --url-file build/reference-url > build/reference-server.log 2>&1 & \
 	pid=$$!; for i in $$(seq 100); do test -s build/reference-url && break; sleep 0.1; done; \
 	REFERENCE_TOKEN=reference-supplier-token $(BIN)/care-assure run asl-dscr-core \
 		--api "$$(cat build/reference-url)" --token-env REFERENCE_TOKEN --allow-insecure-local \
-		--out reports/out/reference-api; \
+		--attestations $(DEMO_ATTESTATIONS) --out reports/out/reference-api; \
 	api_status=$$?; kill $$pid; \
 	echo "export run: reports/out/reference (exit $$export_status); API run: reports/out/reference-api (exit $$api_status)"; \
 	test $$export_status -eq 0 && test $$api_status -eq 0

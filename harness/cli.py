@@ -85,6 +85,8 @@ def run(
         "--examples", help="examples per property rule (overrides the suite)")] = None,
     evidence: Annotated[str, typer.Option(
         "--evidence", help="redacted (default) or full: keep patient data in evidence")] = "redacted",
+    attestations: Annotated[Path | None, typer.Option(
+        "--attestations", help="answers to attestation rules (YAML; default $CARE_ASSURE_ATTESTATIONS)")] = None,
     forecast_until: Annotated[str | None, typer.Option(
         "--forecast-until", help="also evaluate rules coming into force by this date (report's forecast section)")
     ] = None,
@@ -108,10 +110,10 @@ def run(
                 task = bar.add_task("reading export", total=total)
                 result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (),
                                 package_dir=package_dir, progress=lambda n: bar.advance(task, n),
-                                forecast_until=parse_date(forecast_until))
+                                forecast_until=parse_date(forecast_until), attestations=attestations)
         else:
             result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir,
-                            forecast_until=parse_date(forecast_until))
+                            forecast_until=parse_date(forecast_until), attestations=attestations)
         written = write_reports(result, out_dir, chosen)
     except ConfigurationError as exc:
         raise config_error(exc) from None

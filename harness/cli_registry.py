@@ -284,6 +284,8 @@ def round_run(
     client_secret_env: Annotated[str | None, typer.Option("--client-secret-env")] = None,
     allow_insecure_local: Annotated[bool, typer.Option("--allow-insecure-local")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="where the run's reports go")] = None,
+    attestations: Annotated[Path | None, typer.Option("--attestations", help="answers to attestation rules")]
+    = None,
     solution: Annotated[str | None, typer.Option("--solution")] = None,
     solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
     packs_dir: PacksDirOpt = None, signing_key: SigningKeyOpt = None,
@@ -299,7 +301,7 @@ def round_run(
                                   allow_insecure_local=allow_insecure_local)
             target = make_target(export, config if api else None)
             assessment = assess(rnd.suite_source, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
-                                forecast_until=FORECAST_ALL)
+                                forecast_until=FORECAST_ALL, attestations=attestations)
             if assessment.suite.version != rnd.suite_version:
                 raise ConfigurationError(f"installed suite {rnd.suite} is {assessment.suite.version}; round "
                                          f"'{round_id}' assesses {rnd.suite_version}")

@@ -212,6 +212,14 @@ def _finish_rule(state: RuleState) -> RuleResult:
     cr = state.compiled
     if cr.broken:
         return _result(state, Outcome.ERROR, cr.broken)
+    if cr.scope == "attestation":
+        try:
+            outcome, message, issues = cr.check()
+        except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
+            return _result(state, Outcome.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
+        for issue in issues:
+            state.add(issue, None, None, None)
+        return _result(state, outcome, message)
     if state.accumulator is not None:
         acc = state.accumulator
         try:

@@ -64,7 +64,7 @@ class Plan:
 
 
 def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any = None,
-                 settings: dict[str, Any] | None = None) -> CompiledRule:
+                 settings: dict[str, Any] | None = None, attestations: Any = None) -> CompiledRule:
     """Compile a rule; a failure makes a 'broken' rule whose result will be an error."""
     try:
         kind = registry.get(rule.kind)
@@ -75,7 +75,7 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any =
         compiled.where = compile_path(rule.where) if rule.where else None
         compiled.select = compile_path(rule.select) if rule.select else None
         params = {k: v for k, v in rule.check.items() if k != "kind"}
-        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology, target, settings))
+        built = kind.build(params, RuleContext(rule.id, rule.resources, terminology, target, settings, attestations))
     except Exception as exc:  # noqa: BLE001 - any compile failure becomes this rule's 'error'
         compiled.broken = f"rule could not be compiled: {exc}"
         return compiled
@@ -88,7 +88,7 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any =
 
 def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: str,
                registry: Registry = REGISTRY, terminology: Any = None, target: Any = None,
-               forecast_until: dt.date | None = None) -> Plan:
+               forecast_until: dt.date | None = None, attestations: Any = None) -> Plan:
     """The rules in force on ``as_of``; with ``forecast_until``, also those coming into force by then."""
     suite_rules = catalogue.rules_for(suite)
     rules = in_force(suite_rules, as_of, target_kind)
@@ -99,6 +99,6 @@ def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: 
         rules += upcoming
     packs_used = sorted({r.pack for r in rules})
     all_packs = catalogue.packs()
-    compiled = [compile_rule(r, registry, terminology, target, suite.properties) for r in rules]
+    compiled = [compile_rule(r, registry, terminology, target, suite.properties, attestations) for r in rules]
     return Plan(suite, as_of, target_kind, [all_packs[p] for p in packs_used], compiled,
                 frozenset(r.id for r in upcoming))

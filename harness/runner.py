@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.attestations import from_environment_or
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
@@ -51,15 +52,20 @@ def parse_formats(text: str) -> list[str]:
 
 def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
            extra_pack_dirs: Iterable[Path] = (), package_dir: Path | None = None,
-           progress: Callable[[int], None] | None = None, forecast_until: dt.date | None = None) -> Assessment:
+           progress: Callable[[int], None] | None = None, forecast_until: dt.date | None = None,
+           attestations: Path | None = None) -> Assessment:
+    """Run a suite on a target. Attestations come from ``attestations`` or $CARE_ASSURE_ATTESTATIONS."""
+    answers = from_environment_or(attestations)
     catalogue = Catalogue.default(extra_pack_dirs)
     suite = catalogue.suite(suite_ref)
     terminology = Terminology.from_directory(package_dir) if package_dir else None
     as_of = as_of or dt.date.today()
     plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology, target=target,
-                      forecast_until=forecast_until)
+                      forecast_until=forecast_until, attestations=answers)
     started = dt.datetime.now(dt.UTC)
     result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self")
+    if answers is not None:
+        result.inputs.extend(answers.inputs)
     decision = decide(result.rules, suite.policy)
     store: EvidenceStore | None = getattr(getattr(target, "client", None), "evidence", None)
     summary = None

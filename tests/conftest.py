@@ -12,9 +12,15 @@ SHARED = Path(os.environ.get("CARE_ASSURE_SHARED", ROOT.parent / "shared")).reso
 DATA = SHARED / "data"
 
 
+REFERENCE_ATTESTATIONS = ROOT / "fixtures" / "attestations" / "attestations.yaml"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not DATA.is_dir():
         raise pytest.UsageError(f"shared data not found at {DATA}; set CARE_ASSURE_SHARED")
+    # The reference supplier's answers to attestation rules, for every run the tests make (as a supplier's
+    # CI would set it); tests of missing answers clear it.
+    os.environ["CARE_ASSURE_ATTESTATIONS"] = str(REFERENCE_ATTESTATIONS)
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,7 @@ _EXPECT = {
         "no_stack_trace": {"type": "boolean"}, "no_patient_data": {"type": "boolean"},
         "version_id": {"type": "boolean"}, "fhir_version": {"type": "string"},
         "formats_include": {"type": "string"},
+        "declares_operation": {"type": "string", "description": "a CapabilityStatement naming this operation"},
     },
 }
 _PROBE = {
@@ -160,6 +161,13 @@ def _expectations(expect: dict[str, Any], result: Any, sample: dict[str, str]) -
     if expect.get("formats_include") and not any(expect["formats_include"] in str(f)
                                                  for f in (body or {}).get("format", [])):
         yield f"format does not include {expect['formats_include']}"
+    if expect.get("declares_operation"):
+        name = expect["declares_operation"]
+        rests = (body or {}).get("rest", [])
+        declared = [op.get("name") for rest in rests for holder in [rest, *rest.get("resource", [])]
+                    for op in holder.get("operation", [])]
+        if name not in declared:
+            yield f"the CapabilityStatement does not declare the ${name} operation"
 
 
 @register("http", scope="dataset", reads=lambda p: ["Patient"], params={

@@ -7,7 +7,9 @@ A check kind has a *scope*:
 - ``resource``: the builder returns ``fn(resource, values) -> Iterable[Issue]``;
 - ``dataset``: the builder returns a zero-argument factory of an :class:`Accumulator`, which
   sees every resource of the types it reads and reports at the end (accumulators merge, so
-  sharded runs combine them).
+  sharded runs combine them);
+- ``attestation``: the builder returns ``fn() -> (Outcome, message, issues)``, called once at the
+  end of the run; it reads no resources.
 
 Kinds declare a JSON Schema for their parameters, so packs are checked before they run.
 """
@@ -22,7 +24,7 @@ from typing import Any, Literal, Protocol
 from harness.results import Issue, Location
 from harness.targets.base import Located
 
-Scope = Literal["value", "resource", "dataset"]
+Scope = Literal["value", "resource", "dataset", "attestation"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class RuleContext:
     terminology: Any = None
     target: Any = None
     settings: dict[str, Any] | None = None  # the suite's property settings
+    attestations: Any = None  # the run's recorded answers (harness.attestations.Attestations)
 
 
 @dataclass(frozen=True, slots=True)

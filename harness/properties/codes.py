@@ -19,3 +19,18 @@ OBSERVATIONS = [("364075005", "Heart rate", "/min", 60, 100), ("27113001", "Body
                 ("386725007", "Body temperature", "Cel", 36, 38)]
 CARE_PLAN = ("734163000", "Care plan")
 DECLINED = ("182895007", "Drug declined by patient")
+NO_KNOWN_ALLERGY = ("716186003", "No known allergy")
+ETHNIC_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-EthnicCategory"
+ETHNIC_CS = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland"
+ETHNIC_CATEGORIES = [("A", "White - British"), ("H", "Asian or Asian British - Indian"),
+                     ("N", "Black or Black British - African"), ("Z", "Not stated")]
+BCP47 = "urn:ietf:bcp:47"
+LANGUAGES = [("en", "English"), ("pl", "Polish"), ("cy", "Welsh")]
+# Communication needs: no national code list was available, so these codes are the project's own.
+NEED_CS = "https://care-assure.example/CodeSystem/communication-need"
+NEEDS = [("large-print", "Needs information in large print"), ("bsl", "Uses British Sign Language"),
+         ("easy-read", "Needs information in easy read")]
+# PRSB About Me: the questionnaire (canonical ends with SNOMED CT 1515851000000101 |About me|) and the
+# link id of its 'Supported to write this by' item; the headings' link ids are in the pack (ABOUTME-001).
+ABOUT_ME_QUESTIONNAIRE = "https://example.fhir.nhs.uk/Questionnaire/1515851000000101"
+ABOUT_ME_SUPPORTED_BY = "1380289675401"

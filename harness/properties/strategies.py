@@ -18,11 +18,21 @@ from hypothesis import strategies as st
 
 from harness.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM, nhs_check_digit
 from harness.properties.codes import (
+    ABOUT_ME_QUESTIONNAIRE,
+    ABOUT_ME_SUPPORTED_BY,
     ALLERGIES,
+    BCP47,
     CARE_PLAN,
     DECLINED,
     DMD,
+    ETHNIC_CATEGORIES,
+    ETHNIC_CS,
+    ETHNIC_EXT,
+    LANGUAGES,
     MEDICINES,
+    NEED_CS,
+    NEEDS,
+    NO_KNOWN_ALLERGY,
     OBSERVATIONS,
     ORG_TYPE_CS,
     RELATIONSHIP_CS,
@@ -119,13 +129,14 @@ def patients(draw: st.DrawFn, rid: str, number: str) -> Resource:
         {"url": VERIFICATION_EXT, "valueCodeableConcept": _coding(system or "", draw(st.sampled_from(codes)),
                                                                   "verification status")}]}
     patient: Resource = {"resourceType": "Patient", "id": rid, "identifier": [identifier],
-                         "name": draw(st.lists(human_names(), min_size=1, max_size=2))}
+                         "name": draw(st.lists(human_names(), min_size=1, max_size=2)),
+                         "gender": draw(st.sampled_from(genders)), "birthDate": draw(birth_dates()),
+                         "extension": [{"url": ETHNIC_EXT, "valueCodeableConcept": _coding(
+                             ETHNIC_CS, *draw(st.sampled_from(ETHNIC_CATEGORIES)))}]}
     if draw(st.booleans()):
         patient["active"] = True
     if draw(st.booleans()):
-        patient["gender"] = draw(st.sampled_from(genders))
-    if draw(st.booleans()):
-        patient["birthDate"] = draw(birth_dates())
+        patient["communication"] = [{"language": _coding(BCP47, *draw(st.sampled_from(LANGUAGES)))}]
     if draw(st.booleans()):
         patient["telecom"] = [{"system": "phone", "value": draw(st.from_regex(r"0[1-9][0-9]{9}", fullmatch=True))}]
     return patient
@@ -156,7 +167,7 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
         resources.append(carer)
         resources.append({"resourceType": "CarePlan", "id": f"cp{i}", "status": "active", "intent": "plan",
                           "subject": pref, "author": _ref(worker), "category": [_coding(SCT, *CARE_PLAN)]})
-        code, display = draw(st.sampled_from(ALLERGIES))
+        code, display = draw(st.sampled_from([*ALLERGIES, NO_KNOWN_ALLERGY]))
         resources.append({"resourceType": "AllergyIntolerance", "id": f"a{i}", "patient": pref,
                           "code": _coding(SCT, code, display), "recordedDate": draw(date_times())})
         medicine = draw(st.sampled_from(MEDICINES))
@@ -174,26 +185,29 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
             code, display, unit, low, high = draw(st.sampled_from(OBSERVATIONS))
             resources.append({"resourceType": "Observation", "id": f"o{i}-{k}", "status": "final",
                               "code": _coding(SCT, code, display), "subject": pref,
+                              "basedOn": [{"reference": f"CarePlan/cp{i}"}],
                               "effectiveDateTime": draw(date_times()),
                               "valueQuantity": {"value": draw(st.integers(low, high)), "unit": unit,
                                                 "system": "http://unitsofmeasure.org", "code": unit}})
-        if draw(st.booleans()):  # an Accessible Information need, flagged (code as text: no SNOMED claim)
+        if draw(st.booleans()):  # an Accessible Information need, flagged and coded
             resources.append({"resourceType": "Flag", "id": f"f{i}", "status": "active", "subject": pref,
-                              "code": {"text": draw(st.sampled_from(["Needs large print", "Uses BSL",
-                                                                     "Needs easy read"]))}})
-        if draw(st.booleans()):  # About Me, as a QuestionnaireResponse
-            resources.append(about_me(f"am{i}", pref, draw(st.lists(name_parts(), min_size=1, max_size=7))))
+                              "code": _coding(NEED_CS, *draw(st.sampled_from(NEEDS)))})
+        if draw(st.booleans()):  # About Me, as a QuestionnaireResponse, written alone or with the carer's help
+            helper = _ref(carer) if draw(st.booleans()) else None
+            resources.append(about_me(f"am{i}", pref, draw(st.lists(name_parts(), min_size=1, max_size=7)), helper))
+    for resource in resources:
+        resource.setdefault("meta", {"versionId": "1"})
     return resources
 
 
-# Seven headings, with link ids of our own: the PRSB Questionnaire's are not shipped or read at run time.
-ABOUT_ME_HEADINGS = ("about-me", "communication", "what-matters", "health", "daily-routine", "support",
-                     "preferences")
-
-
-def about_me(rid: str, subject: dict[str, str], answers: list[str]) -> Resource:
-    """A PRSB About Me record as a QuestionnaireResponse: one item per heading answered."""
-    return {"resourceType": "QuestionnaireResponse", "id": rid, "status": "completed", "subject": subject,
-            "authored": "2026-10-01", "author": subject,
-            "item": [{"linkId": heading, "answer": [{"valueString": text}]}
-                     for heading, text in zip(ABOUT_ME_HEADINGS, answers, strict=False)]}
+def about_me(rid: str, subject: dict[str, str], answers: list[str],
+             helper: dict[str, str] | None = None) -> Resource:
+    """A PRSB About Me record as a QuestionnaireResponse: one item per heading answered (PRSB link ids)."""
+    headings = binding_codes("ABOUTME-001")[1][:7]  # the seven headings, in the pack's order
+    items = [{"linkId": heading, "answer": [{"valueString": text}]}
+             for heading, text in zip(headings, answers, strict=False)]
+    if helper is not None:
+        items.append({"linkId": ABOUT_ME_SUPPORTED_BY, "answer": [{"valueString": "Their carer"}]})
+    return {"resourceType": "QuestionnaireResponse", "id": rid, "questionnaire": ABOUT_ME_QUESTIONNAIRE,
+            "status": "completed", "subject": subject, "authored": "2026-10-01", "author": helper or subject,
+            "item": items}

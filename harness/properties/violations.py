@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM, ODS_SITE_SYSTEM
+from harness.properties.codes import ABOUT_ME_QUESTIONNAIRE
 from harness.properties.strategies import datasets
 
 Resource = dict[str, Any]
@@ -103,7 +104,7 @@ def _no_ods(org: Resource) -> None:
 def _site(data: list[Resource]) -> Subjects:
     data.append({"resourceType": "Location", "id": "site", "name": "Care home",
                  "identifier": [{"system": ODS_SITE_SYSTEM, "value": "vm1a2"}],
-                 "managingOrganization": {"reference": "Organization/org"}})
+                 "managingOrganization": {"reference": "Organization/org"}, "meta": {"versionId": "1"}})
     return {("Location", "site")}
 
 
@@ -121,21 +122,43 @@ def _dmd_slash(data: list[Resource]) -> Subjects:
 
 
 def _no_care_plan(data: list[Resource]) -> Subjects:
+    """No care plan, and so no notes recorded against one."""
     data.remove(_find(data, "CarePlan", "cp0"))
+    data[:] = [r for r in data if not (r["resourceType"] == "Observation" and r["id"].startswith("o0-"))]
     return {("Patient", "p0")}
 
 
 def _orphan_observation(data: list[Resource]) -> Subjects:
-    data.append({"resourceType": "Observation", "id": "orphan", "status": "final",
-                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}]}})
+    data.append({"resourceType": "Observation", "id": "orphan", "status": "final", "meta": {"versionId": "1"},
+                 "code": {"coding": [{"system": "http://snomed.info/sct", "code": "364075005"}]},
+                 "basedOn": [{"reference": "CarePlan/cp0"}]})
     return {("Observation", "orphan")}
 
 
 def _not_done(data: list[Resource]) -> Subjects:
     data.append({"resourceType": "MedicationAdministration", "id": "refused", "status": "not-done",
-                 "medicationCodeableConcept": {"text": "a dose"}, "subject": {"reference": "Patient/p0"},
-                 "effectiveDateTime": "2026-10-01T08:00:00Z"})
+                 "medicationCodeableConcept": copy.deepcopy(_find(data, "MedicationStatement", "ms0")[
+                     "medicationCodeableConcept"]), "subject": {"reference": "Patient/p0"},
+                 "effectiveDateTime": "2026-10-01T08:00:00Z", "meta": {"versionId": "1"}})
     return {("MedicationAdministration", "refused")}
+
+
+def _add(resource: Resource) -> Callable[[list[Resource]], Subjects]:
+    """Add a resource (a first version, about p0) that breaks the rule by itself."""
+    def apply(data: list[Resource]) -> Subjects:
+        data.append({"meta": {"versionId": "1"}, **copy.deepcopy(resource)})
+        return {(resource["resourceType"], resource["id"])}
+    return apply
+
+
+def _no_allergy_status(data: list[Resource]) -> Subjects:
+    data.remove(_find(data, "AllergyIntolerance", "a0"))
+    return {("Patient", "p0")}
+
+
+P0 = {"reference": "Patient/p0"}
+ABOUT_ME = {"resourceType": "QuestionnaireResponse", "questionnaire": ABOUT_ME_QUESTIONNAIRE, "status": "completed",
+            "subject": P0}
 
 
 def _repeated(data: list[Resource]) -> Subjects:
@@ -165,6 +188,27 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "DSCR-MAR-001": _not_done,
     "ALG-CODE-001": _set("AllergyIntolerance", "a0", code={"text": "penicillin"}),
     "DSCR-CARER-001": _drop("RelatedPerson", "c0", "relationship"),
+    "DSCR-NOTE-002": _add({"resourceType": "Observation", "id": "unplanned", "status": "final", "subject": P0,
+                           "code": {"text": "Settled well at night"}}),
+    "MED-CODE-001": _set("MedicationStatement", "ms0", medicationCodeableConcept={"text": "Amoxicillin"}),
+    "ALG-CODE-002": _set("AllergyIntolerance", "a0", code={"coding": [
+        {"system": "https://care-assure.example/CodeSystem/local-allergen", "code": "PEN"}]}),
+    "ALG-NKA-001": _no_allergy_status,
+    "AIS-CODE-001": _add({"resourceType": "Flag", "id": "uncoded-need", "status": "active", "subject": P0,
+                          "code": {"text": "Needs large print"}}),
+    "MODS-PD-001": _drop("Patient", "p0", "birthDate"),
+    "MODS-PD-002": _drop("Patient", "p0", "extension"),
+    "MODS-PD-003": _drop("Patient", "p0", "gender"),
+    "MODS-REC-001": _set("Patient", "p0", meta={"lastUpdated": "2026-10-01T09:00:00Z"}),
+    "MODS-COM-001": _add({"resourceType": "Communication", "id": "unaddressed", "status": "completed",
+                          "subject": P0, "sender": {"reference": "Practitioner/worker"}}),
+    "MODS-SVC-001": _add({"resourceType": "EpisodeOfCare", "id": "undescribed", "status": "active", "patient": P0}),
+    "MODS-LANG-001": _set("Patient", "p0", communication=[{"language": {"text": "English"}}]),
+    "ABOUTME-001": _add({**ABOUT_ME, "id": "odd-heading", "authored": "2026-10-01",
+                         "item": [{"linkId": "favourite-colour", "answer": [{"valueString": "green"}]}]}),
+    "ABOUTME-002": _add({**ABOUT_ME, "id": "undated"}),
+    "ABOUTME-003": _add({**ABOUT_ME, "id": "helped", "authored": "2026-10-01",
+                         "author": {"reference": "RelatedPerson/c0"}}),
 }
 
 
