@@ -19,6 +19,7 @@ from rich.table import Table
 from harness import __version__
 from harness.cli_common import EXIT_CONFIG, EXIT_FAIL, EXIT_PASS, config_error, err, make_target, out, parse_date
 from harness.cli_registry import register_registry_commands
+from harness.cli_standards import register_standards_commands
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Redactor
 from harness.packs.generate import PackSpec, generate_pack
@@ -43,6 +44,7 @@ report_app = typer.Typer(no_args_is_help=True, help="Work with reports.")
 app.add_typer(report_app, name="report")
 app.add_typer(reference_app, name="reference")
 register_registry_commands(app, report_app)
+register_standards_commands(packs_app, suites_app)
 
 OUTCOME_STYLE = {"pass": "green", "fail": "red", "error": "bold red", "not-applicable": "dim",
                  "waived": "yellow", "manual": "yellow"}

@@ -188,6 +188,7 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "DSCR-MAR-001": _not_done,
     "ALG-CODE-001": _set("AllergyIntolerance", "a0", code={"text": "penicillin"}),
     "DSCR-CARER-001": _drop("RelatedPerson", "c0", "relationship"),
+    "NHSNO-ABS-001": _drop("Patient", "p0", "identifier"),
     "DSCR-NOTE-002": _add({"resourceType": "Observation", "id": "unplanned", "status": "final", "subject": P0,
                            "code": {"text": "Settled well at night"}}),
     "MED-CODE-001": _set("MedicationStatement", "ms0", medicationCodeableConcept={"text": "Amoxicillin"}),
@@ -217,7 +218,7 @@ def violating_datasets(rule_id: str) -> st.SearchStrategy[tuple[list[Resource], 
     mutate = VIOLATIONS.get(rule_id)
     if mutate is None:
         raise ValueError(f"no known way to violate {rule_id}; add one to harness/properties/violations.py")
-    residents = 2 if rule_id == "NHSNO-UNQ-001" else 1
+    residents = 2 if rule_id in ("NHSNO-UNQ-001", "NHSNO-ABS-001") else 1
 
     def broken(data: list[Resource]) -> tuple[list[Resource], Subjects]:
         data = copy.deepcopy(data)
