@@ -25,7 +25,8 @@ ASSURE_KEY = pytest.StashKey[dict[str, Any]]()
 LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}, "may": {"MUST", "SHOULD", "MAY"}}
 SHOWN_FINDINGS = 20
 _OPTIONS = ("suite", "export", "api", "token_env", "oauth_token_url", "client_id", "client_secret_env", "scope",
-            "cert", "key", "ca", "allow_insecure_local", "as_of", "level", "report", "extra_packs", "package_dir")
+            "cert", "key", "ca", "allow_insecure_local", "as_of", "level", "report", "extra_packs", "package_dir",
+            "attestations")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,6 +49,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assure-report", help="directory for the canonical report.json")
     group.addoption("--assure-extra-packs", action="append", help="extra rule-pack directory (repeatable)")
     group.addoption("--assure-package-dir", help="FHIR package directory for value sets")
+    group.addoption("--assure-attestations", help="answers to attestation rules (default $CARE_ASSURE_ATTESTATIONS)")
     for name in _OPTIONS:
         kind = "linelist" if name in ("export", "extra_packs") else "bool" if name == "allow_insecure_local" \
             else "string"
@@ -137,10 +139,12 @@ def _assess(config: pytest.Config) -> dict[str, Any]:
     except ValueError:
         raise pytest.UsageError(f"care-assure: --assure-as-of '{as_of}' is not YYYY-MM-DD") from None
     package_dir = _opt(config, "package_dir")
+    attestations = _opt(config, "attestations")
     try:
         assessment = assess(_opt(config, "suite"), _target(config), as_of=day,
                             extra_pack_dirs=[Path(p) for p in _opt(config, "extra_packs") or []],
-                            package_dir=Path(package_dir) if package_dir else None)
+                            package_dir=Path(package_dir) if package_dir else None,
+                            attestations=Path(attestations) if attestations else None)
     except ConfigurationError as exc:
         raise pytest.UsageError("care-assure:\n" + "\n".join(str(p) for p in exc.problems)) from None
     report_dir = _opt(config, "report")

@@ -32,6 +32,11 @@ def broken_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _bad_line(export: Path) -> int:
+    """The line number of the unreadable line appended to the broken export's observations."""
+    return len((export / "Observation.ndjson").read_bytes().splitlines())
+
+
 def invoke(*args: str | Path) -> Any:
     return runner.invoke(app, [str(a) for a in args])
 
@@ -66,7 +71,7 @@ def test_fail_exit_one_with_findings_and_junit(broken_export: Path, tmp_path: Pa
     by_rule = {f["rule"]: f for f in report["findings"]}
     assert by_rule["NHSNO-CHK-001"]["location"] == "export/Patient.ndjson:3"
     assert by_rule["NHSNO-CHK-001"]["resource_id"] == "resident-0002"
-    assert by_rule["HARNESS-READ-001"]["location"] == "export/Observation.ndjson:181"
+    assert by_rule["HARNESS-READ-001"]["location"] == f"export/Observation.ndjson:{_bad_line(broken_export)}"
     assert by_rule["HARNESS-READ-001"]["kind"] == "error"
     cases = {c.get("name", "").split(":")[0]: c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
     assert cases["NHSNO-CHK-001"].find("failure") is not None
@@ -149,7 +154,8 @@ def test_sarif_output(broken_export: Path, tmp_path: Path) -> None:
     assert chk["locations"][0]["physicalLocation"] == {
         "artifactLocation": {"uri": "export/Patient.ndjson", "uriBaseId": "EXPORTROOT"}, "region": {"startLine": 3}}
     assert by_rule["DSCR-CP-001"]["level"] == "warning"
-    assert by_rule["HARNESS-READ-001"]["locations"][0]["physicalLocation"]["region"] == {"startLine": 181}
+    assert by_rule["HARNESS-READ-001"]["locations"][0]["physicalLocation"]["region"] == {
+        "startLine": _bad_line(broken_export)}
     assert len(run["results"]) == len(report["findings"])
 
 

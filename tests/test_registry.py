@@ -347,3 +347,20 @@ def test_signing_keys_and_refusals(tmp_path: Path, keys: dict[str, Path], export
     cli("report", "sign", run_dir, "--signing-key", keys["other"], "--signer", "impostor")
     res = cli("report", "verify", run_dir, "--public-key", keys["public"], code=1)
     assert "not with the given public key" in res.output
+
+
+def test_forecast_on_the_real_roadmap_names_the_items_coming_into_force(
+        tmp_path: Path, exports: dict[str, Path], keys: dict[str, Path]) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    _open_round(db, "R1", "asl-dscr-roadmap")
+    cli("supplier", "add", "goodco", "--name", "G", "--solution", "S", "--solution-version", "1", "--db", db)
+    cli("round", "run", "R1", "--supplier", "goodco", "--export", exports["good"], "--out", tmp_path / "run",
+        "--db", db, "--store", tmp_path / "store")
+    cli("round", "decide", "R1", "--supplier", "goodco", "--signing-key", keys["private"], "--db", db)
+    cli("list", "forecast", "--as-of", "2027-09-30", "--public-key", keys["public"], "--db", db)
+    res = cli("list", "forecast", "--as-of", "2027-10-01", "--public-key", keys["public"], "--json", "--db", db,
+              code=1)
+    [entry] = json.loads(res.output)
+    # the reference records no birth sex yet; its NHS numbers already carry a trace status; the API-only
+    # transfer operation is not judged on an export
+    assert [(r["rule"], r["outcome"]) for r in entry["rules"]] == [("RM-BIRTHSEX-001", "fail")]
