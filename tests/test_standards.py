@@ -236,3 +236,19 @@ def test_packs_diff_names_added_removed_and_changed_rules(tmp_path: Path) -> Non
     assert changes["NHSNO-CHK-002"]["change"] == "removed" and changes["T-NEW-001"]["change"] == "added"
     res = cli("packs", "diff", old, tmp_path / "nowhere", code=2)
     assert "no such pack file or directory" in res.output
+
+
+def test_live_data_suite_flags_test_range_numbers_only_there(tmp_path_factory: pytest.TempPathFactory) -> None:
+    export = reference_export(tmp_path_factory, 6, 5)  # synthetic: every NHS number is in the 999 test range
+    live = run_suite(export, "live-data")
+    rng = live.result.rule("NHSNO-RNG-001")
+    assert rng.outcome.value == "fail" and rng.failed == 6
+    assert {f.resource_id for f in rng.findings} == {f"resident-{i:04d}" for i in range(6)}
+    numbers = [json.loads(line)["identifier"][0]["value"]
+               for line in (export / "Patient.ndjson").read_text(encoding="utf-8").splitlines()]
+    assert not any(n in f.message for n in numbers for f in rng.findings)  # never quotes the number
+    assert "NHSNO-RNG-001" not in {r.rule for r in run_suite(export).result.rules}  # not an assurance rule
+    issued = tmp_path_factory.mktemp("issued") / "Patient.ndjson"
+    issued.write_text(json.dumps({"resourceType": "Patient", "id": "p", "identifier": [
+        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9434765919"}]}) + "\n", encoding="utf-8")
+    assert run_suite(issued, "live-data").result.rule("NHSNO-RNG-001").outcome.value == "pass"

@@ -191,6 +191,8 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "NHSNO-ABS-001": _drop("Patient", "p0", "identifier"),
     "DSCR-NOTE-002": _add({"resourceType": "Observation", "id": "unplanned", "status": "final", "subject": P0,
                            "code": {"text": "Settled well at night"}}),
+    "DSCR-TASK-001": _add({"resourceType": "Task", "id": "unplanned-task", "status": "requested",
+                           "intent": "plan", "for": P0, "description": "Help with lunch"}),
     "MED-CODE-001": _set("MedicationStatement", "ms0", medicationCodeableConcept={"text": "Amoxicillin"}),
     "ALG-CODE-002": _set("AllergyIntolerance", "a0", code={"coding": [
         {"system": "https://care-assure.example/CodeSystem/local-allergen", "code": "PEN"}]}),
