@@ -151,10 +151,8 @@ def forecast(registry: Registry, public_key: Ed25519PublicKey, on: dt.date,
     out = []
     for entry in listing.entries:
         report = orjson.loads(listing.reports[entry["report_sha256"]])
-        with registry.factory() as s:
-            rnd = s.get(Round, entry["round"])
-            assert rnd is not None
-            policy = policy_of(rnd)
+        rnd = registry.round(entry["round"])
+        policy = policy_of(rnd)
         blocking = {lvl.value for lvl in policy.blocking_levels}
         waived = {w.rule_id for w, handle in all_waivers
                   if handle in (None, entry["supplier"]) and waiver_in_force(w, rnd.id, on)}
