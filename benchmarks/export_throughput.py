@@ -39,7 +39,8 @@ def child_harness(export: Path) -> dict[str, Any]:
     from harness.targets.export import ExportTarget
 
     start = time.perf_counter()
-    a = assess("asl-dscr-core", ExportTarget([export]), as_of=dt.date(2026, 11, 1))
+    a = assess("asl-dscr-core", ExportTarget([export]), as_of=dt.date(2026, 11, 1),
+               attestations=ROOT / "fixtures" / "attestations" / "attestations.yaml")
     seconds = time.perf_counter() - start
     return {"resources": a.result.resources_read, "seconds": seconds, "peak_mib": _peak_mib(),
             "decision": a.decision.outcome, "failures": a.report["summary"]["failures"]}
