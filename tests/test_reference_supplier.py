@@ -42,7 +42,7 @@ def test_valid_dataset_has_no_findings(residents: int, seed: int, as_bundle: boo
     assert [(r.rule, r.outcome.value, r.message) for r in a.result.rules if r.outcome not in MET] == []
     assert a.result.findings() == []
     assert a.decision.outcome == "pass"
-    assert a.result.resources_read == 2 + max(3, residents // 5) + residents * 16
+    assert a.result.resources_read == 2 + max(3, residents // 5) + residents * 17
 
 
 @pytest.mark.parametrize("name", sorted(DEFECTS))

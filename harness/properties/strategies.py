@@ -167,6 +167,8 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
         resources.append(carer)
         resources.append({"resourceType": "CarePlan", "id": f"cp{i}", "status": "active", "intent": "plan",
                           "subject": pref, "author": _ref(worker), "category": [_coding(SCT, *CARE_PLAN)]})
+        resources.append({"resourceType": "Provenance", "id": f"pv{i}", "recorded": draw(date_times()),
+                          "target": [pref, {"reference": f"CarePlan/cp{i}"}], "agent": [{"who": _ref(worker)}]})
         code, display = draw(st.sampled_from([*ALLERGIES, NO_KNOWN_ALLERGY]))
         resources.append({"resourceType": "AllergyIntolerance", "id": f"a{i}", "patient": pref,
                           "code": _coding(SCT, code, display), "recordedDate": draw(date_times())})

@@ -125,6 +125,8 @@ def _no_care_plan(data: list[Resource]) -> Subjects:
     """No care plan, and so no notes recorded against one."""
     data.remove(_find(data, "CarePlan", "cp0"))
     data[:] = [r for r in data if not (r["resourceType"] == "Observation" and r["id"].startswith("o0-"))]
+    audit = _find(data, "Provenance", "pv0")
+    audit["target"] = [t for t in audit["target"] if t["reference"] != "CarePlan/cp0"]
     return {("Patient", "p0")}
 
 
@@ -148,6 +150,13 @@ def _add(resource: Resource) -> Callable[[list[Resource]], Subjects]:
     def apply(data: list[Resource]) -> Subjects:
         data.append({"meta": {"versionId": "1"}, **copy.deepcopy(resource)})
         return {(resource["resourceType"], resource["id"])}
+    return apply
+
+
+def _drop_all(rtype: str) -> Callable[[list[Resource]], Subjects]:
+    def apply(data: list[Resource]) -> Subjects:
+        data[:] = [r for r in data if r["resourceType"] != rtype]
+        return {("Patient", r["id"]) for r in data if r["resourceType"] == "Patient"}
     return apply
 
 
@@ -191,6 +200,7 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "NHSNO-ABS-001": _drop("Patient", "p0", "identifier"),
     "DSCR-NOTE-002": _add({"resourceType": "Observation", "id": "unplanned", "status": "final", "subject": P0,
                            "code": {"text": "Settled well at night"}}),
+    "DSCR-AUDIT-001": _drop_all("Provenance"),
     "DSCR-TASK-001": _add({"resourceType": "Task", "id": "unplanned-task", "status": "requested",
                            "intent": "plan", "for": P0, "description": "Help with lunch"}),
     "MED-CODE-001": _set("MedicationStatement", "ms0", medicationCodeableConcept={"text": "Amoxicillin"}),
