@@ -10,6 +10,7 @@ is evaluated by fhirpathpy, so results never depend on which path ran.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -213,10 +214,13 @@ def _external(node: dict[str, Any]) -> Fn:
     return lambda focus, env: [env]
 
 
+_DATE_LIKE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?(T.*)?$")  # a year, year-month, date or date-time
+
+
 def _string(node: dict[str, Any]) -> Fn:
     raw = node["terminalNodeText"][0]
     body = raw[1:-1]
-    if "\\" in body or (body[:4].isdigit() and len(body) >= 4):
+    if "\\" in body or _DATE_LIKE.match(body):
         raise _Unsupported  # escapes and date-like strings: leave conversions to fhirpathpy
     return lambda focus, env: [body]
 
@@ -331,10 +335,40 @@ def _logic(node: dict[str, Any]) -> Fn:
 
 
 
+_STRING_TESTS: dict[str, Callable[[str, str], bool]] = {
+    "startsWith": str.startswith, "endsWith": str.endswith, "contains": str.__contains__,
+}
+
+
+def _literal_string(node: dict[str, Any]) -> str | None:
+    """The text of a plain string literal argument, or None for anything else."""
+    while node.get("type") in (None, "TermExpression", "LiteralTerm") and len(_kids(node)) == 1:
+        node = _kids(node)[0]
+    if node.get("type") != "StringLiteral":
+        return None
+    body: str = node["terminalNodeText"][0][1:-1]
+    return None if "\\" in body else body
+
+
+def _string_test(test: Callable[[str, str], bool], arg: str) -> Fn:
+    def string_test(focus: Collection, env: _Env) -> Collection:
+        if not focus:
+            return []
+        if len(focus) != 1 or not isinstance(focus[0], str):
+            raise _Fallback  # an error in FHIRPath: let fhirpathpy report it
+        return [test(focus[0], arg)]
+    return string_test
+
+
 def _function(node: dict[str, Any]) -> Fn:
     functn = _kids(node)[0]
     kids = _kids(functn)
     name = _identifier(kids[0])
+    if name in _STRING_TESTS and len(kids) > 1 and len(_kids(kids[1])) == 1:
+        arg = _literal_string(_kids(kids[1])[0])
+        if arg is None:
+            raise _Unsupported
+        return _string_test(_STRING_TESTS[name], arg)
     params = [_compile(p) for p in _kids(kids[1])] if len(kids) > 1 else []
     if name == "where" and len(params) == 1:
         crit = params[0]

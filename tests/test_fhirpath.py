@@ -76,8 +76,8 @@ def test_native_path_agrees_with_fhirpathpy(case: Case) -> None:
         got = type(exc)
     if isinstance(expected, type):
         assert isinstance(got, type), f"fhirpathpy raised {expected.__name__}, native gave {got!r}"
-    else:
-        assert got == expected
+    elif got != expected:  # only where fhirpathpy itself is wrong: the official answer decides
+        assert not case.invalid and not isinstance(got, type) and matches(case, got), (got, expected)
 
 
 def test_native_subset_covers_rule_shapes() -> None:
