@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
+
+# Hypothesis's "explain" phase reruns a failing test many times to annotate it; with tests that run
+# the whole engine per example that can take an hour. Shrinking still gives the minimal example.
+settings.register_profile("care-assure", phases=tuple(p for p in Phase if p is not Phase.explain))
+settings.load_profile("care-assure")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CARE_ASSURE_SHARED", ROOT.parent / "shared")).resolve()
