@@ -270,8 +270,8 @@ rules:
 """
 
 
-def test_forecast_names_the_roadmap_rules_a_listed_solution_would_fail(
-        tmp_path: Path, exports: dict[str, Path], keys: dict[str, Path]) -> None:
+def _roadmap_round(tmp_path: Path) -> tuple[str, Path, Path]:
+    """A registry with round R1 on a suite holding a rule that comes into force on 2027-04-01, and goodco."""
     db = f"sqlite:///{tmp_path / 'a.db'}"
     packs = tmp_path / "packs"
     packs.mkdir()
@@ -282,6 +282,12 @@ def test_forecast_names_the_roadmap_rules_a_listed_solution_would_fail(
                      "policy: {blocking_levels: [MUST]}\n", encoding="utf-8")
     _open_round(db, "R1", suite, "--packs-dir", packs)
     cli("supplier", "add", "goodco", "--name", "G", "--solution", "S", "--solution-version", "1", "--db", db)
+    return db, packs, suite
+
+
+def test_forecast_names_the_roadmap_rules_a_listed_solution_would_fail(
+        tmp_path: Path, exports: dict[str, Path], keys: dict[str, Path]) -> None:
+    db, packs, _ = _roadmap_round(tmp_path)
     cli("round", "run", "R1", "--supplier", "goodco", "--export", exports["good"], "--out", tmp_path / "run",
         "--packs-dir", packs, "--db", db, "--store", tmp_path / "store")
     run_report = json.loads((tmp_path / "run" / "report.json").read_text(encoding="utf-8"))
@@ -302,16 +308,7 @@ def test_forecast_names_the_roadmap_rules_a_listed_solution_would_fail(
 
 def test_forecast_counts_rules_never_evaluated_as_failing(
         tmp_path: Path, exports: dict[str, Path], keys: dict[str, Path]) -> None:
-    db = f"sqlite:///{tmp_path / 'a.db'}"
-    packs = tmp_path / "packs"
-    packs.mkdir()
-    (packs / "roadmap.yaml").write_text(ROADMAP_PACK, encoding="utf-8")
-    suite = tmp_path / "suite.yaml"
-    suite.write_text("suite: test-roadmap\ntitle: Roadmap\nversion: 1.0.0\n"
-                     "packs: [{pack: identifiers.nhs-number}, {pack: test.roadmap}]\n"
-                     "policy: {blocking_levels: [MUST]}\n", encoding="utf-8")
-    _open_round(db, "R1", suite, "--packs-dir", packs)
-    cli("supplier", "add", "goodco", "--name", "G", "--solution", "S", "--solution-version", "1", "--db", db)
+    db, packs, suite = _roadmap_round(tmp_path)
     run_dir = tmp_path / "run"  # a plain run, without --forecast-until: the roadmap rule is never evaluated
     cli("run", str(suite), "--export", exports["good"], "--out", run_dir, "--as-of", AS_OF, "--packs-dir", packs)
     cli("round", "submit", "R1", run_dir, "--supplier", "goodco", "--db", db, "--store", tmp_path / "store")
