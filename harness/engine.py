@@ -17,7 +17,18 @@ from typing import Any, Protocol
 from harness import __version__
 from harness.packs.model import Rule, Standard
 from harness.plan import CompiledRule, Plan
-from harness.results import Finding, InputFile, Issue, Level, Location, Outcome, RuleResult, RunResult, Upcoming
+from harness.results import (
+    NOT_EVALUATED,
+    Finding,
+    InputFile,
+    Issue,
+    Level,
+    Location,
+    Outcome,
+    RuleResult,
+    RunResult,
+    Upcoming,
+)
 from harness.targets.base import Located, ReadError
 
 READ_RULE = Rule(
@@ -53,9 +64,13 @@ class RuleState:
     findings: list[Finding] = field(default_factory=list)
     accumulator: Any = None
     first_error: str | None = None
+    not_evaluated: dict[str, str] = field(default_factory=dict)
 
     def add(self, issue: Issue, resource: dict[str, Any] | None, location: Location | None,
             path: str | None, error: bool = False) -> None:
+        if issue.code == NOT_EVALUATED:
+            self.not_evaluated.setdefault(issue.path or "", issue.message)
+            return
         if error:
             self.errors += 1
             self.first_error = self.first_error or issue.message
@@ -75,6 +90,8 @@ class RuleState:
         self.failed += other.failed
         self.errors += other.errors
         self.first_error = self.first_error or other.first_error
+        for key, why in other.not_evaluated.items():
+            self.not_evaluated.setdefault(key, why)
         self.findings.extend(other.findings[: max(0, self.cap - len(self.findings))])
         if self.accumulator is not None and other.accumulator is not None:
             self.accumulator.merge(other.accumulator)
@@ -197,6 +214,7 @@ def _result(state: RuleState, outcome: Outcome, message: str | None) -> RuleResu
         standard=f"{rule.standard.id} {rule.standard.version}", clause=rule.clause,
         remediation=rule.remediation, outcome=outcome, subjects=state.subjects,
         failed=state.failed, errors=state.errors, message=message, findings=state.findings,
+        not_evaluated=dict(sorted(state.not_evaluated.items())),
     )
 
 

@@ -17,8 +17,11 @@ from typing import Any
 
 from antlr4 import CommonTokenStream, InputStream, ParseTreeWalker, Token
 from antlr4.error.ErrorListener import ErrorListener
+from fhirpathpy import apply_parsed_path
 from fhirpathpy import compile as fp_compile
+from fhirpathpy.engine.nodes import ResourceNode
 from fhirpathpy.models import models as fp_models
+from fhirpathpy.parser import parse as fp_parse
 from fhirpathpy.parser.ASTPathListener import ASTPathListener
 from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
 from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
@@ -64,8 +67,8 @@ class _Fallback(Exception):
     """This resource needs fhirpathpy (raised during native evaluation)."""
 
 
-# The environment native closures receive is the root resource itself (for %resource).
-_Env = Any
+# The environment native closures receive: (%resource, %rootResource, %context).
+_Env = tuple[Any, Any, Any]
 Fn = Callable[[Collection, _Env], Collection]
 _NUMERIC_LIT = frozenset("0123456789")
 
@@ -73,11 +76,12 @@ _NUMERIC_LIT = frozenset("0123456789")
 class CompiledPath:
     """A compiled FHIRPath expression; call it with a resource to get a list of values."""
 
-    __slots__ = ("_native", "_slow", "expression", "native")
+    __slots__ = ("_native", "_parsed", "_slow", "expression", "native")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
         self._slow: Callable[[Any], Collection] | None = None
+        self._parsed: Any = None
         try:
             ast = parse_strict(expression)
         except FHIRPathSyntaxError:
@@ -102,18 +106,42 @@ class CompiledPath:
     def __call__(self, resource: Any) -> Collection:
         if self._native is not None:
             try:
-                return self._native([resource], resource)
+                return self._native([resource], (resource, resource, resource))
             except _Fallback:
                 pass
         if self._slow is None:
             self._slow = self._compile_slow()
         return list(self._slow(resource))
 
+    def evaluate(self, focus: Any, resource: Any, root: Any, base: str) -> Collection:
+        """Evaluate on an element inside a resource: ``base`` is the element's FHIR path (for typing)."""
+        if self._native is not None:
+            try:
+                return self._native([focus], (resource, root, focus))
+            except _Fallback:
+                pass
+        if self._parsed is None:
+            self._parsed = fp_parse(self.expression)  # type: ignore[no-untyped-call]  # fhirpathpy is untyped
+        node = ResourceNode.create_node(focus, base)  # type: ignore[no-untyped-call]  # fhirpathpy is untyped
+        answer = apply_parsed_path(  # type: ignore[no-untyped-call]  # fhirpathpy is untyped
+            node, self._parsed, {"resource": resource, "rootResource": root, "context": focus},
+            fp_models["r4"], _FP_OPTIONS)
+        return list(answer)
+
 
 @cache
 def compile_path(expression: str) -> CompiledPath:
     """Compile (and cache) one expression."""
     return CompiledPath(expression)
+
+
+def _has_value(inputs: list[Any]) -> list[bool]:
+    """FHIRPath ``hasValue()``: one primitive with a value (fhirpathpy lacks it)."""
+    return [len(inputs) == 1 and inputs[0] is not None and not isinstance(inputs[0], (dict, list))]
+
+
+_FP_OPTIONS = {"userInvocationTable": {"hasValue": {"fn": _has_value, "arity": {0: []}}},
+               "traceFn": lambda *args: None}  # trace() in constraints must not print
 
 
 # --- native compiler -----------------------------------------------------------------------
@@ -206,12 +234,16 @@ def _this(node: dict[str, Any]) -> Fn:
     return lambda focus, env: focus
 
 
+_ENV_INDEX = {"resource": 0, "rootResource": 1, "context": 2}
+
+
 def _external(node: dict[str, Any]) -> Fn:
     term = _kids(node)[0]
     name = _identifier(_kids(term)[0]) if _kids(term) else ""
-    if name not in ("resource", "rootResource", "context"):
+    index = _ENV_INDEX.get(name)
+    if index is None:
         raise _Unsupported
-    return lambda focus, env: [env]
+    return lambda focus, env: [env[index]]
 
 
 _DATE_LIKE = re.compile(r"\d{4}(-\d{2}(-\d{2})?)?(T.*)?$")  # a year, year-month, date or date-time
@@ -391,6 +423,7 @@ def _function(node: dict[str, Any]) -> Fn:
         "first": lambda focus, env: focus[:1],
         "last": lambda focus, env: focus[-1:],
         "not": _not,
+        "hasValue": lambda focus, env: [len(focus) == 1 and not isinstance(focus[0], (dict, list))],
     }
     if name not in simple:
         raise _Unsupported

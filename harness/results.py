@@ -24,6 +24,7 @@ class Outcome(StrEnum):
         return self.value in MET_OUTCOMES
 
 
+NOT_EVALUATED = "not-evaluated"  # an Issue code: the check could not evaluate this part (coverage, not a failure)
 MET_OUTCOMES = frozenset({"pass", "not-applicable", "waived"})  # the outcome values that count as met
 
 
@@ -99,6 +100,7 @@ class RuleResult:
     errors: int = 0
     message: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    not_evaluated: dict[str, str] = field(default_factory=dict)  # part (e.g. invariant key) → why
 
     @property
     def findings_truncated(self) -> bool:

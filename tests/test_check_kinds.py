@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.results import Outcome, RunResult
 from harness.terminology import Terminology
 from tests.conftest import DATA
@@ -180,8 +182,38 @@ def test_structure_kind(tmp_path: Path) -> None:
     assert findings == [
         ("bad", "'1950-02-30x' is not a valid date"),
         ("typo", "'Patiant' is not an R4 resource type — did you mean 'Patient'?"),
-        ("o", "required element 'code' is missing"),
     ]
+
+
+@pytest.mark.parametrize(("family", "resource", "expected"), [
+    ("cardinality", {"resourceType": "Observation", "id": "o", "status": "final"},
+     "Observation.code: minimum required = 1, but none found"),
+    ("cardinality", {"resourceType": "MedicationStatement", "id": "m", "status": "active",
+                     "subject": {"reference": "Patient/p"}},
+     "MedicationStatement.medication[x]: one of its types is required, but none found"),
+    ("binding", {"resourceType": "CarePlan", "id": "c", "status": "open", "intent": "plan",
+                 "subject": {"reference": "Patient/p"}},
+     "the value 'open' is not in the required value set 'RequestStatus' (http://hl7.org/fhir/ValueSet/request-status)"),
+    ("reference", {"resourceType": "MedicationStatement", "id": "m", "status": "active",
+                   "medicationCodeableConcept": {"text": "x"}, "subject": {"reference": "Practitioner/w"}},
+     "the reference points at a Practitioner, but this element may only refer to Group, Patient"),
+    ("invariant", {"resourceType": "Patient", "id": "p", "text": {
+        "status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><script>x()</script></div>'}},
+     "constraint txt-1 failed: element <script> is not allowed in a FHIR narrative"),
+    ("invariant", {"resourceType": "Patient", "id": "p",
+                   "contained": [{"resourceType": "Organization", "id": "o", "name": "x"}]},
+     "constraint dom-3 failed: If the resource is contained in another resource, it SHALL be referred to from "
+     "elsewhere in the resource or SHALL refer to the containing resource"),
+])
+def test_structure_families(tmp_path: Path, family: str, resource: dict[str, Any], expected: str) -> None:
+    """Each family rule reports its own kind of problem, and only that family's rule fails."""
+    families = ("structure", "cardinality", "binding", "invariant", "reference")
+    rules = "\n".join(rule_yaml(rule_id=f"T-{f.upper()}-001", resource='"*"',
+                                 check=f"{{kind: structure, family: {f}}}") for f in families)
+    result = one_pack_run(tmp_path, rules, [resource])
+    outcomes = {f: result.rule(f"T-{f.upper()}-001").outcome for f in families}
+    assert outcomes == {f: Outcome.FAIL if f == family else Outcome.PASS for f in families}
+    assert [x.message for x in result.rule(f"T-{family.upper()}-001").findings] == [expected]
 
 
 def test_reference_kind(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from harness.fhir.generate import OUTPUT, build
+from harness.fhir.generate import OUTPUT, VALUESETS_OUTPUT, build, build_valuesets
 from harness.fhir.model import r4
 from tests.conftest import DATA
 
@@ -13,6 +13,9 @@ def test_committed_table_matches_regeneration() -> None:
     regenerated = build(DATA / "fhir-r4" / "definitions")
     committed = json.loads(OUTPUT.read_text(encoding="utf-8"))
     assert committed == json.loads(json.dumps(regenerated)), "run `make tables` and commit the result"
+    valuesets = build_valuesets(regenerated, DATA / "fhir-r4" / "expansions")
+    assert json.loads(VALUESETS_OUTPUT.read_text(encoding="utf-8")) == json.loads(json.dumps(valuesets)), \
+        "run `make tables` and commit the result"
 
 
 def test_model_knows_resources_and_choices() -> None:

@@ -61,7 +61,9 @@ def test_suites_named_in_the_issue_exist_with_their_packs() -> None:
     base = {p.pack for p in catalogue.suite("uk-core-base").packs}
     assert {"isn.dapb4013", "isn.dapb1605", "isn.dapb4102", "isn.prsb-about-me", "dscr.attestations"} <= core
     assert roadmap - core == {"dscr.roadmap"}
-    assert base == {"uk-core.stu2", "uk-core.draft", "identifiers.nhs-number", "identifiers.ods", "identifiers.snomed"}
+    assert base == {"fhir.r4-base", "uk-core.stu2", "uk-core.draft", "identifiers.nhs-number", "identifiers.ods",
+                    "identifiers.snomed"}
+    assert {p.pack for p in catalogue.suite("fhir-r4-base").packs} == {"fhir.r4-base"}
 
 
 # -- attestations --------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ CATALOGUE = Catalogue.default()
 PLAN = build_plan(CATALOGUE.suite("asl-dscr-core"), CATALOGUE, AS_OF, "export",
                   attestations=load_attestations(REFERENCE_ATTESTATIONS))
 EXPORT_RULES = sorted(cr.rule.id for cr in PLAN.rules if cr.rule.kind != "attestation")  # data rules
-binding_codes("FHIR-GENDER-001")  # load the packs before Hypothesis times anything
+binding_codes("NHSNO-VER-002")  # load the packs before Hypothesis times anything
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -48,8 +48,13 @@ def test_valid_datasets_meet_every_rule(data: list[dict[str, Any]]) -> None:
             if r.outcome not in MET] == []
 
 
+# Rules an NDJSON dataset cannot break: the Bundle rules need Bundle entries. Their defects are
+# tested on HL7's validator cases (test_fhir_conformance) and the reference supplier's Bundle export.
+BUNDLE_ONLY = {"FHIR-REF-003"}
+
+
 def test_every_rule_of_the_suite_can_be_violated() -> None:
-    assert set(EXPORT_RULES) - {"HARNESS-READ-001"} == set(VIOLATIONS)
+    assert set(EXPORT_RULES) - {"HARNESS-READ-001"} - BUNDLE_ONLY == set(VIOLATIONS)
 
 
 @pytest.mark.parametrize("rule", sorted(VIOLATIONS))

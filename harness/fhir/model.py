@@ -9,12 +9,13 @@ inline backbone element.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 TABLE_PATH = Path(__file__).with_name("r4_structure.json")
+VALUESETS_PATH = Path(__file__).with_name("r4_valuesets.json")
 INLINE_TYPES = frozenset({"BackboneElement", "Element"})
 
 
@@ -28,6 +29,7 @@ class ElementInfo:
     type: str
     choice: str | None
     state: tuple[str, str]
+    extras: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 class R4Model:
@@ -38,6 +40,8 @@ class R4Model:
         self.primitives: dict[str, dict[str, Any]] = table["primitives"]
         self.aliases: dict[str, str] = table["aliases"]
         self._types: dict[str, dict[str, Any]] = table["types"]
+        self.constraints: dict[str, list[Any]] = table.get("constraints", {})
+        self.extensions: dict[str, dict[str, Any]] = table.get("extensions", {})
         self.resource_types = frozenset(
             name for name, t in self._types.items()
             if t["kind"] == "resource" and not t["abstract"]
@@ -83,14 +87,20 @@ class R4Model:
 
     def _info(self, type_name: str, key: str, name: str, row: list[Any],
               elements: dict[str, Any]) -> ElementInfo:
-        min_, max_, etype, choice, content_ref = row
+        min_, max_, etype, choice, content_ref = row[:5]
+        extras = row[5] if len(row) > 5 else {}
         if content_ref is not None:
             target = elements[content_ref]
-            return ElementInfo(name, min_, max_ == "*", target[2], None, (type_name, content_ref))
+            return ElementInfo(name, min_, max_ == "*", target[2], None, (type_name, content_ref), extras)
         if etype in INLINE_TYPES and any(k.startswith(key + ".") for k in elements):
-            return ElementInfo(name, min_, max_ == "*", etype, choice, (type_name, key))
+            return ElementInfo(name, min_, max_ == "*", etype, choice, (type_name, key), extras)
         etype = self.aliases.get(etype, etype)
-        return ElementInfo(name, min_, max_ == "*", etype, choice, (etype, ""))
+        return ElementInfo(name, min_, max_ == "*", etype, choice, (etype, ""), extras)
+
+    def root_constraints(self, type_name: str) -> list[str]:
+        """Keys of the constraints on a type's root element (``dom-2`` on a resource, ``per-1`` on Period)."""
+        t = self._types.get(type_name)
+        return list(t.get("inv", [])) if t else []
 
     def has_type(self, type_name: str) -> bool:
         return type_name in self._types

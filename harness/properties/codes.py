@@ -9,6 +9,7 @@ SCT = "http://snomed.info/sct"
 DMD = "https://dmd.nhs.uk"
 VERIFICATION_EXT = "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-NHSNumberVerificationStatus"
 RELATIONSHIP_CS = "https://fhir.hl7.org.uk/CodeSystem/UKCore-AdditionalPersonRelationshipRole"
+ALLERGY_CLINICAL_CS = "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"
 ORG_TYPE_CS = "http://terminology.hl7.org/CodeSystem/organization-type"
 
 MEDICINES = [("39732311000001104", "Amoxicillin 250mg capsules"),
@@ -25,7 +26,7 @@ ETHNIC_CS = "https://fhir.hl7.org.uk/CodeSystem/UKCore-EthnicCategoryEngland"
 ETHNIC_CATEGORIES = [("A", "White - British"), ("H", "Asian or Asian British - Indian"),
                      ("N", "Black or Black British - African"), ("Z", "Not stated")]
 BCP47 = "urn:ietf:bcp:47"
-LANGUAGES = [("en", "English"), ("pl", "Polish"), ("cy", "Welsh")]
+LANGUAGES = [("en", "English"), ("pl", "Polish"), ("pa", "Panjabi")]  # all in R4 CommonLanguages (preferred)
 # Communication needs: no national code list was available, so these codes are the project's own.
 NEED_CS = "https://care-assure.example/CodeSystem/communication-need"
 NEEDS = [("large-print", "Needs information in large print"), ("bsl", "Uses British Sign Language"),
@@ -34,3 +35,9 @@ NEEDS = [("large-print", "Needs information in large print"), ("bsl", "Uses Brit
 # link id of its 'Supported to write this by' item; the headings' link ids are in the pack (ABOUTME-001).
 ABOUT_ME_QUESTIONNAIRE = "https://example.fhir.nhs.uk/Questionnaire/1515851000000101"
 ABOUT_ME_SUPPORTED_BY = "1380289675401"
+
+
+def narrative(resource_type: str) -> dict[str, str]:
+    """A minimal generated narrative (dom-6 asks every resource for one); it names no one."""
+    return {"status": "generated",
+            "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{resource_type} record</p></div>'}

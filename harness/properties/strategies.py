@@ -21,6 +21,7 @@ from harness.properties.codes import (
     ABOUT_ME_QUESTIONNAIRE,
     ABOUT_ME_SUPPORTED_BY,
     ALLERGIES,
+    ALLERGY_CLINICAL_CS,
     BCP47,
     CARE_PLAN,
     DECLINED,
@@ -38,6 +39,7 @@ from harness.properties.codes import (
     RELATIONSHIP_CS,
     SCT,
     VERIFICATION_EXT,
+    narrative,
 )
 
 Resource = dict[str, Any]
@@ -56,6 +58,20 @@ def binding_codes(rule_id: str) -> tuple[str | None, tuple[str, ...]]:
                 codes = tuple(c if isinstance(c, str) else c["code"] for c in rule.check.get("codes", []))
                 return rule.check.get("system"), codes
     raise ValueError(f"no binding rule {rule_id} with a code list in the installed packs")
+
+
+@cache
+def value_set_codes(url: str) -> tuple[str, ...]:
+    """The codes of an R4 value set a base element binds (from the generated R4 tables)."""
+    from harness.fhir.validator import binding  # noqa: PLC0415 - the tables load when first asked
+
+    codes = binding("required", url).codes
+    if not codes:
+        raise ValueError(f"value set {url} is not in the R4 tables")
+    return tuple(sorted(c for system in codes.values() for c in system))
+
+
+GENDER_VS = "http://hl7.org/fhir/ValueSet/administrative-gender"
 
 
 @st.composite
@@ -124,7 +140,7 @@ def _ref(resource: Resource) -> dict[str, str]:
 @st.composite
 def patients(draw: st.DrawFn, rid: str, number: str) -> Resource:
     system, codes = binding_codes("NHSNO-VER-002")
-    genders = binding_codes("FHIR-GENDER-001")[1]
+    genders = value_set_codes(GENDER_VS)
     identifier: dict[str, Any] = {"system": NHS_NUMBER_SYSTEM, "value": number, "extension": [
         {"url": VERIFICATION_EXT, "valueCodeableConcept": _coding(system or "", draw(st.sampled_from(codes)),
                                                                   "verification status")}]}
@@ -155,7 +171,7 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
     worker: Resource = {"resourceType": "Practitioner", "id": "worker", "name": [draw(human_names())]}
     resources = [org, worker]
     numbers = draw(st.lists(nhs_numbers(), min_size=min_residents, max_size=max_residents, unique=True))
-    genders = binding_codes("FHIR-GENDER-001")[1]
+    genders = value_set_codes(GENDER_VS)
     for i, number in enumerate(numbers):
         patient = draw(patients(f"p{i}", number))
         pref = _ref(patient)
@@ -171,7 +187,9 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
                           "target": [pref, {"reference": f"CarePlan/cp{i}"}], "agent": [{"who": _ref(worker)}]})
         code, display = draw(st.sampled_from([*ALLERGIES, NO_KNOWN_ALLERGY]))
         resources.append({"resourceType": "AllergyIntolerance", "id": f"a{i}", "patient": pref,
-                          "code": _coding(SCT, code, display), "recordedDate": draw(date_times())})
+                          "code": _coding(SCT, code, display), "recordedDate": draw(date_times()),
+                          # ait-1: a clinical status unless the record was entered in error
+                          "clinicalStatus": _coding(ALLERGY_CLINICAL_CS, "active", "Active")})
         medicine = draw(st.sampled_from(MEDICINES))
         resources.append({"resourceType": "MedicationStatement", "id": f"ms{i}", "status": "active",
                           "medicationCodeableConcept": _coding(DMD, *medicine), "subject": pref})
@@ -199,6 +217,7 @@ def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) ->
             resources.append(about_me(f"am{i}", pref, draw(st.lists(name_parts(), min_size=1, max_size=7)), helper))
     for resource in resources:
         resource.setdefault("meta", {"versionId": "1"})
+        resource.setdefault("text", narrative(resource["resourceType"]))
     return resources
 
 

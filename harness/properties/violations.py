@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from harness.identifiers import NHS_NUMBER_SYSTEM, ODS_ORGANIZATION_SYSTEM, ODS_SITE_SYSTEM
-from harness.properties.codes import ABOUT_ME_QUESTIONNAIRE
+from harness.properties.codes import ABOUT_ME_QUESTIONNAIRE, narrative
 from harness.properties.strategies import datasets
 
 Resource = dict[str, Any]
@@ -165,6 +165,11 @@ def _no_allergy_status(data: list[Resource]) -> Subjects:
     return {("Patient", "p0")}
 
 
+def _duplicate_worker(data: list[Resource]) -> Subjects:
+    data.append(copy.deepcopy(_find(data, "Practitioner", "worker")))
+    return {("Practitioner", "worker")}
+
+
 P0 = {"reference": "Patient/p0"}
 ABOUT_ME = {"resourceType": "QuestionnaireResponse", "questionnaire": ABOUT_ME_QUESTIONNAIRE, "status": "completed",
             "subject": P0}
@@ -191,7 +196,15 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "DMD-SYS-001": _dmd_slash,
     "FHIR-STRUCT-001": _set("Patient", "p0", nickname="Nan"),
     "FHIR-REF-001": _set("CarePlan", "cp0", author={"reference": "Practitioner/missing"}),
-    "FHIR-GENDER-001": _set("Patient", "p0", gender="M"),
+    "FHIR-CARD-001": _set("Provenance", "pv0", occurredDateTime="2024-01-01T10:00:00Z",
+                          occurredPeriod={"start": "2024-01-01T10:00:00Z"}),
+    "FHIR-BIND-001": _set("Patient", "p0", gender="M"),
+    "FHIR-BIND-002": _set("Patient", "p0", communication=[{"language": {"coding": [
+        {"system": "urn:ietf:bcp:47", "code": "cy", "display": "Welsh"}]}}]),
+    "FHIR-INV-001": _set("Patient", "p0", contact=[{"gender": "female"}]),
+    "FHIR-INV-002": _drop("Patient", "p0", "text"),
+    "FHIR-REF-002": _set("Organization", "org", partOf={"reference": "Patient/p0"}),
+    "FHIR-REF-004": _duplicate_worker,
     "DSCR-CP-001": _no_care_plan,
     "DSCR-NOTE-001": _orphan_observation,
     "DSCR-MAR-001": _not_done,
@@ -234,6 +247,11 @@ def violating_datasets(rule_id: str) -> st.SearchStrategy[tuple[list[Resource], 
 
     def broken(data: list[Resource]) -> tuple[list[Resource], Subjects]:
         data = copy.deepcopy(data)
-        return data, mutate(data)
+        before = {id(r) for r in data}
+        subjects = mutate(data)
+        for resource in data:  # resources a violation adds carry a narrative too (dom-6)
+            if id(resource) not in before:
+                resource.setdefault("text", narrative(resource["resourceType"]))
+        return data, subjects
 
     return datasets(min_residents=residents).map(broken)

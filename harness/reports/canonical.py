@@ -132,6 +132,7 @@ def coverage(result: RunResult, requests: list[str]) -> dict[str, Any]:
         "without_data": [r.rule for r in result.rules if r.subjects == 0],
         "requests": len(requests),
         "search_parameters": params,
+        "not_evaluated": {r.rule: r.not_evaluated for r in result.rules if r.not_evaluated},
     }
 
 

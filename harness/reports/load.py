@@ -30,6 +30,7 @@ def run_result_from_report(report: dict[str, Any]) -> tuple[RunResult, Decision]
         clause=r["clause"], remediation=r["remediation"], outcome=Outcome(r["outcome"]),
         subjects=r["counts"]["subjects"], failed=r["counts"]["failed"], errors=r["counts"]["errors"],
         message=r["message"], findings=findings.get(r["id"], []),
+        not_evaluated=report.get("coverage", {}).get("not_evaluated", {}).get(r["id"], {}),
     ) for r in report["rules"]]
     result = RunResult(
         suite=run["suite"]["id"], suite_version=run["suite"]["version"], as_of=run["as_of"],

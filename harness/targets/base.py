@@ -16,6 +16,8 @@ class Located:
     location: Location
     full_url: str | None = None
     raw: bytes | None = None  # the resource's JSON text, when the reader has it (NDJSON)
+    entry: dict[str, Any] | None = None  # for a Bundle entry: the entry without its resource
+    bundle_type: str | None = None  # for a Bundle entry: the Bundle's type, when read before the entry
 
 
 @dataclass(frozen=True, slots=True)

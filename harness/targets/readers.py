@@ -46,8 +46,26 @@ def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
         yield Located(value, Location(name, lineno), None, raw)
 
 
+def _top_level_type(stream: IO[bytes]) -> str | None:
+    """The document's top-level ``type`` (a Bundle's type), wherever it is; the stream is rewound."""
+    if not (hasattr(stream, "seekable") and stream.seekable()):
+        return None
+    start = stream.tell()
+    found: str | None = None
+    try:
+        for prefix, event, value in ijson.parse(stream):
+            if prefix == "type" and event == "string":
+                found = value
+                break
+    except ijson.common.IncompleteJSONError:
+        pass  # the main pass reports the syntax error with its position
+    stream.seek(start)
+    return found
+
+
 def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
     """A FHIR JSON document: a Bundle (streamed entry by entry) or one resource."""
+    bundle_type = _top_level_type(stream)
     try:
         events = ijson.parse(stream, use_float=True)
         builder: Any = None
@@ -64,7 +82,7 @@ def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
             if builder is not None:
                 builder.event(event, value)
                 if prefix == depth_prefix and event == "end_map":
-                    yield from _entry(builder.value, name, index)
+                    yield from _entry(builder.value, name, index, bundle_type)
                     builder = None
                 continue
             if prefix == "" and event == "end_map":
@@ -98,8 +116,10 @@ def _single(stream: IO[bytes], name: str, top_type: str | None) -> Iterator[Item
     yield Located(value, Location(name, 1))
 
 
-def _entry(entry: Any, name: str, index: int) -> Iterator[Item]:
+def _entry(entry: Any, name: str, index: int, bundle_type: str | None) -> Iterator[Item]:
     pointer = f"/entry/{index}/resource"
+    if isinstance(entry, dict) and "resource" not in entry and ("request" in entry or "response" in entry):
+        return  # a batch or transaction entry that only carries a request (a delete, say) is valid
     if not isinstance(entry, dict) or "resource" not in entry:
         yield ReadError(Location(name, pointer=f"/entry/{index}"), "Bundle entry has no resource")
         return
@@ -109,13 +129,16 @@ def _entry(entry: Any, name: str, index: int) -> Iterator[Item]:
         yield ReadError(Location(name, pointer=pointer), problem)
         return
     full_url = entry.get("fullUrl")
-    yield Located(resource, Location(name, pointer=pointer), full_url if isinstance(full_url, str) else None)
+    yield Located(resource, Location(name, pointer=pointer), full_url if isinstance(full_url, str) else None,
+                  entry={k: v for k, v in entry.items() if k != "resource"}, bundle_type=bundle_type)
 
 
 _BUNDLE = "{" + FHIR_NS + "}Bundle"
 _ENTRY = "{" + FHIR_NS + "}entry"
 _RESOURCE = "{" + FHIR_NS + "}resource"
 _FULLURL = "{" + FHIR_NS + "}fullUrl"
+_TYPE = "{" + FHIR_NS + "}type"
+_REQUEST = "{" + FHIR_NS + "}request"
 
 
 def read_xml(stream: IO[bytes], name: str) -> Iterator[Item]:
@@ -124,6 +147,7 @@ def read_xml(stream: IO[bytes], name: str) -> Iterator[Item]:
                               resolve_entities=False, no_network=True, huge_tree=False)
     depth = 0
     root_is_bundle = False
+    bundle_type: str | None = None
     index = -1
     try:
         for event, elem in context:
@@ -133,9 +157,11 @@ def read_xml(stream: IO[bytes], name: str) -> Iterator[Item]:
                     root_is_bundle = elem.tag == _BUNDLE
                 continue
             depth -= 1
+            if root_is_bundle and depth == 1 and elem.tag == _TYPE:
+                bundle_type = elem.get("value")
             if root_is_bundle and depth == 1 and elem.tag == _ENTRY:
                 index += 1
-                yield from _xml_entry(elem, name, index)
+                yield from _xml_entry(elem, name, index, bundle_type)
                 elem.clear()
                 while elem.getprevious() is not None:
                     del elem.getparent()[0]
@@ -145,9 +171,11 @@ def read_xml(stream: IO[bytes], name: str) -> Iterator[Item]:
         yield ReadError(Location(name, exc.lineno), f"file is not well-formed XML: {exc.msg}")
 
 
-def _xml_entry(entry: Any, name: str, index: int) -> Iterator[Item]:
+def _xml_entry(entry: Any, name: str, index: int, bundle_type: str | None) -> Iterator[Item]:
     holder = entry.find(_RESOURCE)
     pointer = f"/entry/{index}/resource"
+    if holder is None and entry.find(_REQUEST) is not None:
+        return  # a batch or transaction entry that only carries a request is valid
     inner = [c for c in holder if isinstance(c.tag, str)] if holder is not None else []
     if len(inner) != 1:
         yield ReadError(Location(name, entry.sourceline, f"/entry/{index}"),
@@ -155,13 +183,15 @@ def _xml_entry(entry: Any, name: str, index: int) -> Iterator[Item]:
         return
     full = entry.find(_FULLURL)
     full_url = full.get("value") if full is not None else None
-    yield _xml_resource(inner[0], name, pointer, full_url)
+    meta = {"fullUrl": full_url} if full_url is not None else {}
+    yield _xml_resource(inner[0], name, pointer, full_url, meta, bundle_type)
 
 
-def _xml_resource(elem: Any, name: str, pointer: str | None, full_url: str | None) -> Item:
+def _xml_resource(elem: Any, name: str, pointer: str | None, full_url: str | None,
+                  entry: dict[str, Any] | None = None, bundle_type: str | None = None) -> Item:
     location = Location(name, elem.sourceline, pointer)
     try:
         local_name(elem)
-        return Located(resource_to_json(elem), location, full_url)
+        return Located(resource_to_json(elem), location, full_url, entry=entry, bundle_type=bundle_type)
     except XmlConversionError as exc:
         return ReadError(Location(name, exc.line or elem.sourceline, pointer), str(exc))

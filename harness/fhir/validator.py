@@ -1,0 +1,540 @@
+"""One pass over a resource against its compiled definition: every base FHIR R4 problem, by family.
+
+The walker takes the instance and the compiled element table together (states as in
+:mod:`harness.fhir.model`). Each state compiles once into a :class:`Node`: the slot of every
+JSON name (JSON kind and format of primitives, array or not, finite maximum, choice group,
+binding, constraints, reference targets), the required names and the required choice groups.
+One walk yields :class:`Violation` records in five families, so the rules of a suite can say
+which kind of error a resource has without walking it again:
+
+- ``structure``: unknown elements, JSON types, arrays, empty values, primitive formats, XHTML;
+- ``cardinality``: minimum and maximum of every element, choice elements included;
+- ``binding``: codes outside a required value set (errors) or, where the code's system is one
+  the value set names, outside an extensible or preferred one (warnings);
+- ``invariant``: every constraint of every element present (errors, or warnings where the
+  definition says so);
+- ``reference``: reference format, target types, contained references.
+
+Constraints that cannot be evaluated are collected in :attr:`Outcome.not_evaluated`, never
+counted as met.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from harness.fhir.invariants import Invariant, NotEvaluated, compile_invariant
+from harness.fhir.model import VALUESETS_PATH, ElementInfo, r4
+from harness.fhir.paths import Path
+from harness.fhir.paths import render as _render
+from harness.fhir.primitives import Checker, checker
+from harness.fhir.xhtml import narrative_problems
+
+FAMILIES = ("structure", "cardinality", "binding", "invariant", "reference")
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "boolean": (bool,), "integer": (int,), "number": (int, float),
+}
+_CODED = frozenset({"code", "Coding", "CodeableConcept", "Quantity", "string", "uri"})
+_ANY_RESOURCE = frozenset({"Resource", "DomainResource"})
+_SYSTEMS = frozenset({"Coding", "Identifier", "Quantity"})  # whose system must be an absolute URI
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One problem with one resource: its family, whether it is only a warning, what and where."""
+
+    family: str
+    message: str
+    path: str
+    code: str = "invalid"
+    warning: bool = False
+    key: str | None = None  # the invariant key or value set URL
+
+
+@dataclass(slots=True)
+class Outcome:
+    violations: list[Violation] = field(default_factory=list)
+    not_evaluated: dict[str, str] = field(default_factory=dict)  # invariant key → why
+
+    def add(self, family: str, message: str, path: Path, code: str = "invalid", warning: bool = False,
+            key: str | None = None) -> None:
+        self.violations.append(Violation(family, message, _render(path), code, warning, key))
+
+
+@dataclass(slots=True)
+class Binding:
+    strength: str
+    url: str
+    name: str
+    codes: dict[str, frozenset[str]] | None  # None: not expandable offline
+    reason: str | None
+
+
+@dataclass(slots=True)
+class Slot:
+    info: ElementInfo
+    kind: str  # primitive | complex | xhtml | resource
+    json_types: tuple[type, ...] = ()
+    check: Checker | None = None
+    max: int | None = None
+    binding: Binding | None = None
+    invariants: tuple[Invariant, ...] = ()
+    targets: frozenset[str] | None = None
+    fixed: Any = None
+    pattern: Any = None
+    _node: Node | None = None
+
+    @property
+    def node(self) -> Node:
+        if self._node is None:
+            self._node = node(self.info.state)
+        return self._node
+
+
+@dataclass(slots=True)
+class Node:
+    slots: dict[str, Slot]
+    required: tuple[str, ...]
+    choices: tuple[tuple[str, int], ...]  # (choice base name, minimum)
+    invariants: tuple[Invariant, ...]
+    fhir_path: str
+
+
+@cache
+def valuesets() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(VALUESETS_PATH.read_bytes())["valueSets"]
+    return data
+
+
+@cache
+def binding(strength: str, url: str) -> Binding:
+    bare = url.split("|", maxsplit=1)[0]
+    entry = valuesets().get(bare)
+    if entry is None:
+        return Binding(strength, bare, bare.rsplit("/", 1)[-1], None, "value set is not in the R4 expansions")
+    if "codes" not in entry:
+        return Binding(strength, bare, entry["name"], None, entry["unexpandable"])
+    codes = {system: frozenset(c) for system, c in entry["codes"].items()}
+    return Binding(strength, bare, entry["name"], codes, None)
+
+
+def _fhir_path(state: tuple[str, str]) -> str:
+    type_name, rel = state
+    return f"{type_name}.{rel}" if rel else type_name
+
+
+def _invariants(keys: list[str], base: str) -> tuple[Invariant, ...]:
+    table = r4().constraints
+    out = []
+    for key in keys:
+        severity, human, expression = table[key]
+        out.append(compile_invariant(key, severity, human, expression, base))
+    return tuple(out)
+
+
+@cache
+def node(state: tuple[str, str]) -> Node:
+    model = r4()
+    children = model.children(state)
+    slots: dict[str, Slot] = {}
+    choices: dict[str, int] = {}
+    base = _fhir_path(state)
+    for name, info in children.items():
+        extras = info.extras
+        if model.is_primitive(info.type) and info.type != "xhtml":
+            spec = model.primitives[info.type]
+            slot = Slot(info, "primitive", _JSON_TYPES[spec["json"]], checker(info.type))
+        elif info.type == "xhtml":
+            slot = Slot(info, "xhtml")
+        elif info.type in _ANY_RESOURCE:
+            slot = Slot(info, "resource")
+        else:
+            slot = Slot(info, "complex")
+        slot.max = extras.get("max")
+        if "bind" in extras and (slot.kind == "primitive" or info.type in _CODED):
+            slot.binding = binding(*extras["bind"])
+        child_base = f"{base}.{info.choice.rsplit('.', 1)[-1] if info.choice else name}"
+        slot.invariants = _invariants(extras.get("inv", []), child_base)
+        if "targets" in extras:
+            slot.targets = frozenset(extras["targets"])
+        slot.fixed = extras.get("fixed")
+        slot.pattern = extras.get("pattern")
+        if info.choice and extras.get("cmin"):
+            choices[info.choice.rsplit(".", 1)[-1]] = extras["cmin"]
+        slots[name] = slot
+    required = tuple(n for n, i in children.items() if i.min > 0 and not i.choice)
+    type_name, rel = state
+    own = _invariants(model.root_constraints(type_name), type_name) if not rel else ()
+    return Node(slots, required, tuple(choices.items()), own, base)
+
+
+# --- the walk ------------------------------------------------------------------------------
+
+def validate(resource: Any, path: str = "") -> Outcome:
+    """Every base-R4 problem in one resource (contained resources included)."""
+    out = Outcome()
+    _resource(resource, path, out, None)
+    return out
+
+
+def _resource(resource: Any, path: Path, out: Outcome, container: dict[str, Any] | None) -> None:
+    if not isinstance(resource, dict):
+        out.add("structure", "a resource must be a JSON object", path or "", "structure")
+        return
+    rtype = resource.get("resourceType")
+    model = r4()
+    if not isinstance(rtype, str) or rtype not in model.resource_types:
+        close = difflib.get_close_matches(str(rtype), list(model.resource_types), n=1)
+        hint = f" — did you mean '{close[0]}'?" if close else ""
+        out.add("structure", f"'{rtype}' is not an R4 resource type{hint}", path or "resourceType", "structure")
+        return
+    ctx = _Ctx(resource, container or resource, out)
+    _walk(resource, node((rtype, "")), path or rtype, True, ctx, (rtype,))
+
+
+@dataclass(slots=True)
+class _Ctx:
+    resource: dict[str, Any]
+    root: dict[str, Any]
+    out: Outcome
+
+
+def _walk(obj: dict[str, Any], nd: Node, path: Path, is_resource: bool, ctx: _Ctx,
+          where: tuple[str, ...]) -> None:
+    """``where``: the element's FHIR paths (``Patient.name``, ``HumanName``): the contexts an extension may name."""
+    plan = nd.slots
+    out = ctx.out
+    if not obj or (len(obj) == 1 and "id" in obj and not is_resource):
+        out.add("structure", "empty element: it must have a value or children (ele-1)", path, "structure")
+        return
+    chosen: dict[str, str] | None = None
+    for key, value in obj.items():
+        slot = plan.get(key)
+        if slot is None:
+            if key == "resourceType" and is_resource:
+                continue
+            _odd_key(obj, key, value, plan, path, ctx, where)
+            continue
+        choice = slot.info.choice
+        if choice:
+            if chosen is None:
+                chosen = {}
+            leaf = choice.rsplit(".", 1)[-1]
+            if leaf in chosen:
+                out.add("cardinality", f"both '{chosen[leaf]}' and '{key}' given for {leaf}[x]: only one is allowed",
+                        (path, key, None), "structure")
+            chosen[leaf] = key
+        if slot.info.many:
+            if type(value) is not list:
+                out.add("structure", f"'{key}' repeats: it must be a JSON array, not an object or value",
+                        (path, key, None), "structure")
+                _value(value, slot, path, key, None, ctx, where)
+                continue
+            if not value:
+                out.add("structure", "array cannot be empty: omit the element instead", (path, key, None),
+                        "structure")
+                continue
+            if slot.max is not None and len(value) > slot.max:
+                out.add("cardinality", f"{_render((path, key, None))}: at most {slot.max} allowed, found {len(value)}",
+                        (path, key, None), "structure")
+            for i, item in enumerate(value):
+                if item is None:
+                    if "_" + key not in obj:
+                        out.add("structure", "null in an array without a primitive extension", (path, key, i),
+                                "structure")
+                    continue
+                _value(item, slot, path, key, i, ctx, where)
+        elif type(value) is list:
+            out.add("structure", f"'{key}' does not repeat: it must not be a JSON array", (path, key, None),
+                    "structure")
+        else:
+            _value(value, slot, path, key, None, ctx, where)
+    for name in nd.required:
+        if name not in obj and f"_{name}" not in obj:
+            out.add("cardinality", f"{_render((path, name, None))}: minimum required = 1, but none found",
+                    (path, name, None), "required")
+    for base, _min in nd.choices:
+        if (not chosen or base not in chosen) and not any(k.startswith("_" + base) for k in obj):
+            out.add("cardinality", f"{_render((path, base + '[x]', None))}: one of its types is required, "
+                                   "but none found", (path, base + "[x]", None), "required")
+    if nd.invariants:
+        _check_invariants(nd.invariants, obj, path, ctx)
+
+
+def _check_invariants(invariants: tuple[Invariant, ...], focus: Any, path: Path, ctx: _Ctx) -> None:
+    for inv in invariants:
+        if inv.key == "dom-6" and ctx.root is not ctx.resource:
+            continue  # a contained resource needs no narrative of its own (its container has one)
+        try:
+            ok = inv.check(focus, ctx.resource, ctx.root)
+        except NotEvaluated as exc:
+            ctx.out.not_evaluated.setdefault(inv.key, str(exc))
+            continue
+        if not ok:
+            family = "reference" if inv.key == "ref-1" else "invariant"
+            ctx.out.add(family, f"constraint {inv.key} failed: {inv.human}", path, "invariant", inv.warning, inv.key)
+
+
+def _value(value: Any, slot: Slot, parent: Path, key: str, index: int | None, ctx: _Ctx,
+           where: tuple[str, ...]) -> None:
+    """One value of an element: a primitive checked in place, an object walked."""
+    kind = slot.kind
+    if kind == "primitive":
+        if type(value) in slot.json_types and not (type(value) is bool and bool not in slot.json_types):
+            if type(value) is str and (not value or value.isspace()) and slot.info.type != "string":
+                ctx.out.add("structure", "empty or blank value: omit the element instead", (parent, key, index),
+                            "value")
+                return
+            if type(value) is str and not value:
+                ctx.out.add("structure", "empty string: omit the element instead", (parent, key, index), "value")
+                return
+            problem = slot.check(value) if slot.check else None
+            if problem:
+                ctx.out.add("structure", problem, (parent, key, index), "value")
+                return
+            if slot.binding is not None:
+                _check_code(slot.binding, None, value, (parent, key, index), ctx)
+        else:
+            kind_name = next(k for k, v in _JSON_TYPES.items() if v == slot.json_types)
+            ctx.out.add("structure", f"{slot.info.type} must be a JSON {kind_name}, found {_json_name(value)}",
+                        (parent, key, index), "structure")
+        if slot.invariants:
+            _check_invariants(slot.invariants, value, (parent, key, index), ctx)
+        return
+    path = (parent, key, index)
+    if kind == "xhtml":
+        if type(value) is not str or not value.strip():
+            ctx.out.add("structure", "narrative div must be a non-empty XHTML string", path, "structure")
+            return
+        for problem in narrative_problems(value):
+            ctx.out.add("invariant", f"constraint txt-1 failed: {problem}", path, "invariant", False, "txt-1")
+        others = tuple(inv for inv in slot.invariants if inv.key != "txt-1")
+        if others:
+            _check_invariants(others, value, path, ctx)
+        return
+    if kind == "resource":
+        _resource(value, path, ctx.out, ctx.root)
+        return
+    if type(value) is not dict:
+        ctx.out.add("structure", f"{slot.info.type} must be a JSON object, found {_json_name(value)}", path,
+                    "structure")
+        return
+    leaf = slot.info.choice.rsplit(".", 1)[-1] if slot.info.choice else key
+    _walk(value, slot.node, path, False, ctx, (f"{where[0]}.{leaf}", slot.node.fhir_path))
+    if slot.info.type == "Extension":
+        _check_extension(value, where, path, ctx)
+    if slot.info.type in _SYSTEMS:
+        system = value.get("system")
+        if isinstance(system, str) and system and ":" not in system:
+            ctx.out.add("structure", f"{slot.info.type}.system must be an absolute URI, not a local reference",
+                        (path, "system", None), "value")
+    if slot.binding is not None:
+        _check_coded(slot, value, path, ctx)
+    if slot.targets is not None or slot.info.type == "Reference":
+        _check_reference(slot, value, path, ctx)
+    if slot.invariants:
+        _check_invariants(slot.invariants, value, path, ctx)
+
+
+def _json_name(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number"}.get(type(value), type(value).__name__)
+
+
+# --- bindings ------------------------------------------------------------------------------
+
+def _codings(slot: Slot, value: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
+    t = slot.info.type
+    if t == "CodeableConcept":
+        for coding in value.get("coding", ()) if isinstance(value.get("coding"), list) else ():
+            if isinstance(coding, dict):
+                yield coding.get("system"), coding.get("code")
+    elif t in ("Coding", "Quantity"):
+        yield value.get("system"), value.get("code")
+
+
+def _check_coded(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -> None:
+    b = slot.binding
+    assert b is not None
+    pairs = [(s, c) for s, c in _codings(slot, value) if isinstance(c, str)]
+    if b.codes is None:
+        if pairs and b.strength == "required":
+            ctx.out.not_evaluated.setdefault(f"binding:{b.url}", b.reason or "not expandable")
+        return
+    if slot.info.type == "CodeableConcept" and b.strength == "required":
+        if not pairs:
+            if "coding" in value or "text" not in value:
+                return  # no code given: cardinality, not the binding, says whether one is needed
+            ctx.out.add("binding", f"no code from the required value set '{b.name}' ({b.url}), only text",
+                        path, "code-invalid", False, b.url)
+            return
+        if any(isinstance(s, str) and c in b.codes.get(s, ()) for s, c in pairs):
+            return
+        system, code = pairs[0]
+        _report(b, system, code, path, ctx)
+        return
+    for system, code in pairs:
+        if isinstance(system, str) and code in b.codes.get(system, ()):
+            continue
+        _report(b, system, code, path, ctx)
+
+
+def _check_code(b: Binding, system: Any, code: Any, path: Path, ctx: _Ctx) -> None:
+    """A bare ``code`` element: its code systems are those the value set names."""
+    if b.codes is None:
+        if b.strength == "required":
+            ctx.out.not_evaluated.setdefault(f"binding:{b.url}", b.reason or "not expandable")
+        return
+    if any(code in codes for codes in b.codes.values()):
+        return
+    if b.strength == "required":
+        ctx.out.add("binding", f"the value '{code}' is not in the required value set '{b.name}' ({b.url})",
+                    path, "code-invalid", False, b.url)
+
+
+def _report(b: Binding, system: Any, code: Any, path: Path, ctx: _Ctx) -> None:
+    assert b.codes is not None
+    if b.strength == "required":
+        where = f"{system}#{code}" if system else f"'{code}' (no system)"
+        ctx.out.add("binding", f"the code {where} is not in the required value set '{b.name}' ({b.url})",
+                    path, "code-invalid", False, b.url)
+    elif isinstance(system, str) and system in b.codes:
+        ctx.out.add("binding", f"the code {system}#{code} is not in the {b.strength} value set '{b.name}' "
+                               f"({b.url}), although its code system is one the value set uses",
+                    path, "code-invalid", True, b.url)
+
+
+# --- references ----------------------------------------------------------------------------
+
+def reference_type(reference: str) -> str | None:
+    """The resource type a literal reference names (``Patient/1``, ``https://x/fhir/Patient/1/_history/2``)."""
+    parts = reference.split("?", maxsplit=1)[0].split("/")
+    if len(parts) >= 4 and parts[-2] == "_history":
+        parts = parts[:-2]
+    if len(parts) >= 2 and parts[-2][:1].isupper():
+        return parts[-2]
+    return None
+
+
+def _check_reference(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -> None:
+    ref = value.get("reference")
+    if not isinstance(ref, str) or not ref:
+        return
+    model = r4()
+    if ref.startswith("#"):
+        target = next((c for c in ctx.root.get("contained", ()) if isinstance(c, dict) and c.get("id") == ref[1:]),
+                      None)
+        rtype = target.get("resourceType") if target else ("container" if ref == "#" else None)
+        if rtype is None:
+            return  # ref-1 reports it
+    elif ref.startswith(("urn:uuid:", "urn:oid:")):
+        return  # resolved against the Bundle or export by the reference rule
+    else:
+        rtype = reference_type(ref)
+        if rtype is None or rtype not in model.resource_types:
+            if "://" not in ref:
+                ctx.out.add("reference", f"relative references must have the form [ResourceType]/[id]: '{ref}'",
+                            (path, "reference", None), "structure")
+            return
+    targets = slot.targets
+    if targets is None or rtype == "container" or targets & _ANY_RESOURCE:
+        return
+    if rtype not in targets:
+        allowed = ", ".join(sorted(targets))
+        ctx.out.add("reference", f"the reference points at a {rtype}, but this element may only refer to {allowed}",
+                    (path, "reference", None), "structure")
+
+
+# --- keys that are not elements ------------------------------------------------------------
+
+def _odd_key(obj: dict[str, Any], key: str, value: Any, plan: dict[str, Slot], path: Path, ctx: _Ctx,
+            where: tuple[str, ...]) -> None:
+    """A key that is not an element: a primitive's ``_`` companion, or an error."""
+    if key.startswith("_"):
+        base = plan.get(key[1:])
+        if base is not None and base.kind == "primitive":
+            name = key[1:]
+            _companion(value, base, (path, key, None), obj.get(name), ctx,
+                       (*(f"{w}.{name}" for w in where), base.info.type))
+            return
+        ctx.out.add("structure", f"unknown element '{key}'", (path, key, None), "structure")
+        return
+    close = difflib.get_close_matches(key, list(plan), n=1)
+    hint = f" — did you mean '{close[0]}'?" if close else ""
+    ctx.out.add("structure", f"unknown element '{key}'{hint}", (path, key, None), "structure")
+
+
+def _companion(value: Any, slot: Slot, path: Path, primary: Any, ctx: _Ctx, where: tuple[str, ...]) -> None:
+    state = node((slot.info.type, ""))
+    if slot.info.many:
+        if not isinstance(value, list):
+            ctx.out.add("structure", "primitive extension companion must be an array", path, "structure")
+            return
+        if primary is not None and (not isinstance(primary, list) or len(primary) != len(value)):
+            ctx.out.add("structure", "primitive extension array must align with its values", path, "structure")
+        parent, key, _ = path
+        for i, item in enumerate(value):
+            if item is not None:
+                _companion_item(item, state, (parent, key, i), ctx, where)
+        return
+    _companion_item(value, state, path, ctx, where)
+
+
+def _companion_item(item: Any, state: Node, path: Path, ctx: _Ctx, where: tuple[str, ...]) -> None:
+    if not isinstance(item, dict):
+        ctx.out.add("structure", "primitive extension companion must be an object", path, "structure")
+        return
+    _walk(item, state, path, False, ctx, where)
+
+
+# --- extensions ----------------------------------------------------------------------------
+
+def _context_allows(context: list[str], where: tuple[str, ...], root_type: str) -> bool:
+    for expr in context:
+        if expr in ("*", "Element") or expr in where:
+            return True
+        if expr in ("Resource", "DomainResource") and where[0] == root_type:
+            return True
+        if any(w.endswith("." + expr) or w.split(".", 1)[-1] == expr for w in where):
+            return True
+    return False
+
+
+def _check_extension(ext: dict[str, Any], where: tuple[str, ...], path: Path, ctx: _Ctx) -> None:
+    """An extension the R4 definitions define: used where it may be, with a value of an allowed type."""
+    url = ext.get("url")
+    if not isinstance(url, str):
+        return
+    if "|" in url:
+        ctx.out.add("structure", f"an extension URL must not carry a version: '{url}'", (path, "url", None), "value")
+        return
+    definition = r4().extensions.get(url)
+    if definition is None:
+        return  # not an R4 core extension: a package or profile defines it
+    plain = tuple(w for w in where if w)
+    if not _context_allows(definition["context"], plain, str(ctx.resource.get("resourceType"))):
+        allowed = ", ".join(definition["context"])
+        ctx.out.add("structure", f"the extension {url} is not allowed here (allowed on: {allowed}; "
+                                 f"this element is {plain[0]})", path, "structure")
+    values = [k for k in ext if k.startswith("value")]
+    allowed_types = definition["value"]
+    if values and not allowed_types:
+        ctx.out.add("structure", f"the extension {url} is complex: it must not have a value", path, "structure")
+    elif values:
+        vtype = node(("Extension", "")).slots.get(values[0])
+        if vtype is not None and vtype.info.type not in allowed_types:
+            ctx.out.add("structure", f"the extension {url} allows values of type {', '.join(allowed_types)}, "
+                                     f"not {vtype.info.type}", (path, values[0], None), "structure")
+    parts = definition["parts"]
+    if parts:
+        given = [e.get("url") for e in ext.get("extension", ()) if isinstance(e, dict)]
+        for part, (low, _high) in parts.items():
+            if low and part not in given:
+                ctx.out.add("cardinality", f"the extension {url} requires its part '{part}', which is missing",
+                            path, "required")
