@@ -115,3 +115,23 @@ def test_load_pack_raises_with_all_problems(tmp_path: Path) -> None:
     path = write(tmp_path, HEADER + GOOD_RULE.replace("resource: Patient", "resource: Nope"))
     with pytest.raises(ConfigurationError, match="unknown resource type 'Nope'"):
         load_pack(path)
+
+
+def test_element_names_are_checked_against_the_definitions(tmp_path: Path) -> None:
+    """A typo in an element name makes a rule that can never fail: lint says so, with the nearest name."""
+    typo = GOOD_RULE.replace("resource: Patient", "resource: CarePlan").replace(
+        "select: name", "select: stauts\n    where: \"activity.where(detail.kindd = 'Task').exists()\"")
+    nested = GOOD_RULE.replace("T-GOOD-001", "T-BAD-002").replace(
+        "select: name", "select: \"identifier.where(sytem = 'x').value\"")
+    fine = GOOD_RULE.replace("T-GOOD-001", "T-OK-003").replace(
+        "select: name", "select: \"deceased.ofType(boolean) | name.given | telecom.where(system = 'phone').value\"")
+    write(tmp_path, HEADER + typo + nested + fine)
+    found = messages(tmp_path)
+    assert found == [
+        "pack.yaml:14: [T-GOOD-001] select: element 'stauts' does not exist on CarePlan, so the rule can "
+        "never fail — did you mean 'status'?",
+        "pack.yaml:15: [T-GOOD-001] where: element 'kindd' does not exist on CarePlan.activity.detail, so the "
+        "rule can never fail — did you mean 'kind'?",
+        "pack.yaml:26: [T-BAD-002] select: element 'sytem' does not exist on Identifier, so the rule can never "
+        "fail — did you mean 'system'?",
+    ]

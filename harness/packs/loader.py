@@ -15,6 +15,7 @@ from typing import Any
 
 from harness.checks import REGISTRY, Registry
 from harness.errors import ConfigurationError, Problem
+from harness.fhir.element_paths import unknown_elements
 from harness.fhir.model import r4
 from harness.fhirpath import FHIRPathSyntaxError, compile_path
 from harness.packs.model import Pack, Rule, Standard
@@ -99,6 +100,9 @@ def _build(doc: YamlDocument, registry: Registry) -> tuple[Pack, list[Problem]]:
         for field in ("select", "where"):
             if field in r:
                 _lint_fhirpath(r[field], problem, field)
+                _lint_elements(r[field], resources, problem, field)
+        if isinstance(r["check"].get("expression"), str):
+            _lint_elements(r["check"]["expression"], resources, problem, "check", "expression")
         start = dt.date.fromisoformat(r["effective_from"])
         until = dt.date.fromisoformat(r["effective_until"]) if "effective_until" in r else None
         if until is not None and until <= start:
@@ -144,6 +148,18 @@ def _lint_fhirpath(expression: str, problem: Any, *ptr: Any) -> None:
         compiled({"resourceType": "Basic"})
     except Exception as exc:  # noqa: BLE001 - fhirpathpy raises bare Exceptions for bad calls
         problem(f"{where}: FHIRPath does not evaluate ({exc}): {expression}", *ptr)
+
+
+def _lint_elements(expression: str, resources: tuple[str, ...], problem: Any, *ptr: Any) -> None:
+    """Every element the expression names exists on the rule's resource type (else the rule can never fail)."""
+    where = ".".join(str(p) for p in ptr)
+    try:
+        unknown = unknown_elements(expression, resources)
+    except FHIRPathSyntaxError:
+        return  # reported by _lint_fhirpath
+    for name, on, close in unknown:
+        hint = f" — did you mean '{close}'?" if close else ""
+        problem(f"{where}: element '{name}' does not exist on {on}, so the rule can never fail{hint}", *ptr)
 
 
 def _lint_check(r: dict[str, Any], registry: Registry, problem: Any) -> None:
