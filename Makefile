@@ -78,8 +78,14 @@ packs: $(STAMP)
 		--source "UK Core current build (NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN main, 2025-06-20)" \
 		$(foreach p,$(UKCORE_DRAFT),--profile UKCore-$(p))
 
+# `make bench BASELINE_REF=<commit>` also measures that commit's harness on the same export, from a
+# temporary git worktree (removed afterwards).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/export_throughput.py
+	@if [ -n "$(BASELINE_REF)" ]; then \
+		rm -rf build/baseline; git worktree add --detach build/baseline $(BASELINE_REF) > /dev/null && \
+		$(BIN)/python benchmarks/export_throughput.py --baseline build/baseline; status=$$?; \
+		git worktree remove --force build/baseline; exit $$status; \
+	else $(BIN)/python benchmarks/export_throughput.py; fi
 
 clean:
 	rm -rf $(VENV) build reports/out .pytest_cache .mypy_cache .ruff_cache

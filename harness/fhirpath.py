@@ -415,8 +415,10 @@ def _function(node: dict[str, Any]) -> Fn:
     if name == "all" and len(params) == 1:
         crit = params[0]
         return lambda focus, env: [all(_criteria_true(crit([i], env)) for i in focus)]
-    if params:
+    if params and name not in _EMPTY_ON_EMPTY:
         raise _Unsupported
+    if params:
+        return _lazy(params)
     simple: dict[str, Fn] = {
         "empty": lambda focus, env: [not focus],
         "count": lambda focus, env: [len(focus)],
@@ -426,8 +428,46 @@ def _function(node: dict[str, Any]) -> Fn:
         "hasValue": lambda focus, env: [len(focus) == 1 and not isinstance(focus[0], (dict, list))],
     }
     if name not in simple:
+        if name in _EMPTY_ON_EMPTY:
+            return _lazy(params)
         raise _Unsupported
     return simple[name]
+
+
+# Functions whose result on an empty input is empty, whatever their arguments (FHIRPath R4,
+# functions section): natively they answer the common empty case and leave the rest to fhirpathpy.
+_EMPTY_ON_EMPTY = frozenset({
+    "intersect", "exclude", "distinct", "tail", "skip", "take", "single", "select", "repeat", "ofType", "as",
+    "is", "toString", "toInteger", "toDecimal", "toDateTime", "toDate", "toTime", "toQuantity", "toBoolean",
+    "substring", "matches", "replace", "replaceMatches", "length", "upper", "lower", "indexOf", "extension",
+    "resolve", "children", "descendants", "trace", "memberOf", "abs", "ceiling", "floor", "round", "sqrt",
+    "truncate", "ln", "log", "power", "exp",
+})
+
+
+def _lazy(params: list[Fn]) -> Fn:
+    """A function outside the native subset: empty in, empty out; anything else goes to fhirpathpy."""
+    def lazy(focus: Collection, env: _Env) -> Collection:
+        if not focus:
+            return []
+        raise _Fallback
+    return lazy
+
+
+def _compare(node: dict[str, Any]) -> Fn:
+    """Ordering and membership: an empty left operand gives empty (for ``in``, a left one; FHIRPath R4)."""
+    op = node["terminalNodeText"][0]
+    left, right = (_compile(k) for k in _kids(node))
+    if op not in ("<", "<=", ">", ">=", "in"):
+        raise _Unsupported
+
+    def compare(focus: Collection, env: _Env) -> Collection:
+        if not left(focus, env):
+            return []
+        if op != "in" and not right(focus, env):
+            return []
+        raise _Fallback
+    return compare
 
 
 def _criteria_true(values: Collection) -> bool:
@@ -458,4 +498,6 @@ _HANDLERS: dict[str, Callable[[dict[str, Any]], Fn]] = {
     "ImpliesExpression": _logic,
     "UnionExpression": _union,
     "FunctionInvocation": _function,
+    "InequalityExpression": _compare,
+    "MembershipExpression": _compare,
 }

@@ -1,4 +1,4 @@
-"""Value sets and code systems from a FHIR package directory the user supplies.
+"""Value sets, code systems (and the profiles) of a FHIR package directory the user supplies.
 
 Reads every ValueSet and CodeSystem (JSON or XML) under the directory and expands value
 sets offline: explicit concepts, whole code systems that are in the package, imported value
@@ -27,14 +27,17 @@ class Terminology:
     def __init__(self) -> None:
         self.value_sets: dict[str, dict[str, Any]] = {}
         self.code_systems: dict[str, dict[str, Any]] = {}
+        # the package's profiles and extension definitions, read in the same pass (harness.fhir.profiles)
+        self.structure_definitions: dict[str, dict[str, Any]] = {}
+        self.compiled: dict[str, Any] = {}  # compiled profiles by URL (harness.fhir.profiles.profile_for)
         self._expanded: dict[str, frozenset[Code]] = {}
 
     def add(self, resource: dict[str, Any]) -> None:
         url = resource.get("url")
         if not isinstance(url, str):
             return
-        target = {"ValueSet": self.value_sets, "CodeSystem": self.code_systems}.get(
-            resource.get("resourceType", ""))
+        target = {"ValueSet": self.value_sets, "CodeSystem": self.code_systems,
+                  "StructureDefinition": self.structure_definitions}.get(resource.get("resourceType", ""))
         if target is not None:
             target[url] = resource
             if resource.get("version"):
@@ -43,7 +46,7 @@ class Terminology:
     @classmethod
     def from_directory(cls, root: Path) -> Terminology:
         term = cls()
-        for _, resource in package_resources(root, frozenset({"ValueSet", "CodeSystem"})):
+        for _, resource in package_resources(root, frozenset({"ValueSet", "CodeSystem", "StructureDefinition"})):
             term.add(resource)
         return term
 
