@@ -45,13 +45,21 @@ class Invariant:
 
 # --- natives -------------------------------------------------------------------------------
 
+def _contained(focus: Any) -> list[dict[str, Any]]:
+    """The contained resources that are objects (the structure rules report anything else)."""
+    found = focus.get("contained") if isinstance(focus, dict) else None
+    return [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+
+
 def _ext_1(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    if not isinstance(focus, dict):
+        return True
     has_value = any(k.startswith("value") for k in focus)
     return ("extension" in focus) != has_value
 
 
 def _dom_2(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    return not any(isinstance(c, dict) and "contained" in c for c in focus.get("contained", ()))
+    return not any("contained" in c for c in _contained(focus))
 
 
 def _references(node: Any, out: set[str]) -> None:
@@ -71,34 +79,34 @@ def _references(node: Any, out: set[str]) -> None:
 
 
 def _dom_3(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    contained = focus.get("contained")
+    contained = _contained(focus)
     if not contained:
         return True
     refs: set[str] = set()
     _references(focus, refs)
     if "#" in refs:
         return True  # a reference to the container itself makes every contained resource reachable
-    return all(isinstance(c, dict) and f"#{c.get('id')}" in refs for c in contained)
+    return all(f"#{c.get('id')}" in refs for c in contained)
 
 
 def _dom_4(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    for c in focus.get("contained", ()):
-        meta = c.get("meta") if isinstance(c, dict) else None
+    for c in _contained(focus):
+        meta = c.get("meta")
         if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
             return False
     return True
 
 
 def _dom_5(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    for c in focus.get("contained", ()):
-        meta = c.get("meta") if isinstance(c, dict) else None
+    for c in _contained(focus):
+        meta = c.get("meta")
         if isinstance(meta, dict) and "security" in meta:
             return False
     return True
 
 
 def _dom_6(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    text = focus.get("text")
+    text = focus.get("text") if isinstance(focus, dict) else None
     return isinstance(text, dict) and "div" in text
 
 
@@ -111,11 +119,10 @@ def _txt_2(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
 
 
 def _ref_1(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    ref = focus.get("reference")
+    ref = focus.get("reference") if isinstance(focus, dict) else None
     if not isinstance(ref, str) or not ref.startswith("#") or ref == "#":
         return True  # '#' alone refers to the container
-    ids = {c.get("id") for c in root.get("contained", ()) if isinstance(c, dict)}
-    return ref[1:] in ids
+    return any(c.get("id") == ref[1:] for c in _contained(root))
 
 
 def _instant(value: str) -> tuple[dt.datetime, dt.datetime] | None:
@@ -142,6 +149,8 @@ def _instant(value: str) -> tuple[dt.datetime, dt.datetime] | None:
 
 
 def _per_1(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    if not isinstance(focus, dict):
+        return True
     start, end = focus.get("start"), focus.get("end")
     if not isinstance(start, str) or not isinstance(end, str):
         return True
@@ -160,6 +169,8 @@ def _per_1(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
 
 
 def _rng_2(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    if not isinstance(focus, dict):
+        return True
     low, high = focus.get("low"), focus.get("high")
     if not isinstance(low, dict) or not isinstance(high, dict):
         return True

@@ -326,7 +326,7 @@ def _codings(value: Any) -> Iterator[tuple[Any, Any]]:
 
 def _binding(binding: tuple[str, str], value: Any, path: str, ctx: _Check) -> None:
     strength, url = binding
-    pairs = [(s, c) for s, c in _codings(value) if isinstance(c, str)]
+    pairs = [(s if isinstance(s, str) else None, c) for s, c in _codings(value) if isinstance(c, str)]
     if not pairs:
         return
     try:

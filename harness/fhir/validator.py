@@ -428,11 +428,12 @@ def _check_reference(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -
         return
     model = r4()
     if ref.startswith("#"):
-        target = next((c for c in ctx.root.get("contained", ()) if isinstance(c, dict) and c.get("id") == ref[1:]),
-                      None)
+        contained = ctx.root.get("contained")
+        target = next((c for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None) \
+            if isinstance(contained, list) else None
         rtype = target.get("resourceType") if target else ("container" if ref == "#" else None)
-        if rtype is None:
-            return  # ref-1 reports it
+        if not isinstance(rtype, str):
+            return  # ref-1 (or the contained resource's own structure finding) reports it
     elif ref.startswith(("urn:uuid:", "urn:oid:")):
         return  # resolved against the Bundle or export by the reference rule
     else:
@@ -533,7 +534,8 @@ def _check_extension(ext: dict[str, Any], where: tuple[str, ...], path: Path, ct
                                      f"not {vtype.info.type}", (path, values[0], None), "structure")
     parts = definition["parts"]
     if parts:
-        given = [e.get("url") for e in ext.get("extension", ()) if isinstance(e, dict)]
+        parts_given = ext.get("extension")
+        given = [e.get("url") for e in parts_given if isinstance(e, dict)] if isinstance(parts_given, list) else []
         for part, (low, _high) in parts.items():
             if low and part not in given:
                 ctx.out.add("cardinality", f"the extension {url} requires its part '{part}', which is missing",
