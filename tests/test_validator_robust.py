@@ -96,3 +96,13 @@ def test_a_mutation_is_seen() -> None:
     patient = copy.deepcopy(next(r for r in _examples() if r["resourceType"] == "Patient"))
     patient["gender"] = ["male"]
     assert any(v.family == "structure" and v.path == "Patient.gender" for v in validate(patient).violations)
+
+
+def test_generated_walk_is_readable_and_specialised() -> None:
+    """The hot path is generated per element state; its source can be read and names the elements it checks."""
+    from harness.fhir.codegen import source_of
+    from harness.fhir.validator import node
+
+    text = source_of(node(("Patient", "")).walk)
+    assert "obj.get('gender')" in text and "obj.get('birthDate')" in text
+    assert "check_code" in text  # gender's required binding, checked inline

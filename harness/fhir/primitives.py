@@ -59,9 +59,35 @@ def _int_range(type_name: str, value: int) -> str | None:
     return None
 
 
+_MISS = object()
+_MEMO_SIZE = 8192  # distinct short values remembered per type (codes, system URIs and ids repeat a lot)
+_MEMO_LENGTH = 256  # longer values are checked every time, so the memo stays small
+
+
+def _memo(check: Checker) -> Checker:
+    """The same answers, remembered for short values: exports repeat codes, URIs and dates."""
+    memo: dict[object, str | None] = {}
+
+    def remembered(value: object) -> str | None:
+        found = memo.get(value, _MISS)
+        if found is _MISS:
+            found = check(value)
+            if len(value) <= _MEMO_LENGTH:  # type: ignore[arg-type]  # only strings reach here
+                if len(memo) >= _MEMO_SIZE:
+                    memo.clear()
+                memo[value] = found
+        return found  # type: ignore[return-value]
+    return remembered
+
+
 @cache
 def checker(type_name: str) -> Checker:
     """The format check of one primitive type (the JSON kind is checked by the walker)."""
+    found = _checker(type_name)
+    return _memo(found) if r4().primitives[type_name]["json"] == "string" else found
+
+
+def _checker(type_name: str) -> Checker:
     spec = r4().primitives[type_name]
     kind = spec["json"]
     if kind in ("integer",):

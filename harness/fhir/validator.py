@@ -25,7 +25,7 @@ import difflib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from harness.fhir.invariants import Invariant, NotEvaluated, compile_invariant
@@ -96,6 +96,17 @@ class Slot:
             self._node = node(self.info.state)
         return self._node
 
+    @property
+    def node_path(self) -> str:
+        return _fhir_path(self.info.state)
+
+    @property
+    def needs_post(self) -> bool:
+        """Whether a complex value needs checks after its walk (extension, system, binding, reference)."""
+        t = self.info.type
+        return bool(t == "Extension" or t in _SYSTEMS or self.binding is not None or self.targets is not None
+                    or t == "Reference")
+
 
 @dataclass(slots=True)
 class Node:
@@ -104,6 +115,16 @@ class Node:
     choices: tuple[tuple[str, int], ...]  # (choice base name, minimum)
     invariants: tuple[Invariant, ...]
     fhir_path: str
+    _walk: Any = None
+
+    @property
+    def walk(self) -> Any:
+        """The generated walk function of this state (harness.fhir.codegen), compiled on first use."""
+        if self._walk is None:
+            from harness.fhir.codegen import compile_walk  # noqa: PLC0415 - codegen imports this module
+
+            self._walk = compile_walk(self)
+        return self._walk
 
 
 @cache
@@ -195,7 +216,7 @@ def _resource(resource: Any, path: Path, out: Outcome, container: dict[str, Any]
         out.add("structure", f"'{rtype}' is not an R4 resource type{hint}", path or "resourceType", "structure")
         return
     ctx = _Ctx(resource, container or resource, out)
-    _walk(resource, node((rtype, "")), path or rtype, True, ctx, (rtype,))
+    node((rtype, "")).walk(resource, path or rtype, True, ctx, (rtype,))
 
 
 @dataclass(slots=True)
@@ -205,69 +226,34 @@ class _Ctx:
     out: Outcome
 
 
-def _walk(obj: dict[str, Any], nd: Node, path: Path, is_resource: bool, ctx: _Ctx,
-          where: tuple[str, ...]) -> None:
-    """``where``: the element's FHIR paths (``Patient.name``, ``HumanName``): the contexts an extension may name."""
+EMPTY_ELEMENT = "empty element: it must have a value or children (ele-1)"
+
+
+def other_keys(obj: dict[str, Any], nd: Node, path: Path, is_resource: bool, ctx: _Ctx,
+               where: tuple[str, ...]) -> set[str]:
+    """The keys the generated walk leaves: unknown ones, ``_`` companions, nulls; returns choices seen.
+
+    ``where``: the element's FHIR paths (``Patient.name``, ``HumanName``): the contexts an extension may name.
+    """
     plan = nd.slots
-    out = ctx.out
-    if not obj or (len(obj) == 1 and "id" in obj and not is_resource):
-        out.add("structure", "empty element: it must have a value or children (ele-1)", path, "structure")
-        return
-    chosen: dict[str, str] | None = None
-    for key, value in obj.items():
+    seen: set[str] = set()
+    for key, item in obj.items():
         slot = plan.get(key)
         if slot is None:
             if key == "resourceType" and is_resource:
                 continue
-            _odd_key(obj, key, value, plan, path, ctx, where)
-            continue
-        choice = slot.info.choice
-        if choice:
-            if chosen is None:
-                chosen = {}
-            leaf = choice.rsplit(".", 1)[-1]
-            if leaf in chosen:
-                out.add("cardinality", f"both '{chosen[leaf]}' and '{key}' given for {leaf}[x]: only one is allowed",
-                        (path, key, None), "structure")
-            chosen[leaf] = key
-        if slot.info.many:
-            if type(value) is not list:
-                out.add("structure", f"'{key}' repeats: it must be a JSON array, not an object or value",
-                        (path, key, None), "structure")
-                _value(value, slot, path, key, None, ctx, where)
-                continue
-            if not value:
-                out.add("structure", "array cannot be empty: omit the element instead", (path, key, None),
-                        "structure")
-                continue
-            if slot.max is not None and len(value) > slot.max:
-                out.add("cardinality", f"{_render((path, key, None))}: at most {slot.max} allowed, found {len(value)}",
-                        (path, key, None), "structure")
-            for i, item in enumerate(value):
-                if item is None:
-                    if "_" + key not in obj:
-                        out.add("structure", "null in an array without a primitive extension", (path, key, i),
-                                "structure")
-                    continue
-                _value(item, slot, path, key, i, ctx, where)
-        elif type(value) is list:
-            out.add("structure", f"'{key}' does not repeat: it must not be a JSON array", (path, key, None),
-                    "structure")
-        else:
-            _value(value, slot, path, key, None, ctx, where)
-    for name in nd.required:
-        if name not in obj and f"_{name}" not in obj:
-            out.add("cardinality", f"{_render((path, name, None))}: minimum required = 1, but none found",
-                    (path, name, None), "required")
-    for base, _min in nd.choices:
-        if (not chosen or base not in chosen) and not any(k.startswith("_" + base) for k in obj):
-            out.add("cardinality", f"{_render((path, base + '[x]', None))}: one of its types is required, "
-                                   "but none found", (path, base + "[x]", None), "required")
-    if nd.invariants:
-        _check_invariants(nd.invariants, obj, path, ctx)
+            _odd_key(obj, key, item, plan, path, ctx, where)
+        elif item is None:
+            if slot.info.choice:
+                seen.add(slot.info.choice.rsplit(".", 1)[-1])
+            if slot.info.many:
+                ctx.out.add("structure", f"'{key}' repeats: it must be a JSON array, not an object or value",
+                            (path, key, None), "structure")
+            check_value(item, slot, path, key, None, ctx, where)
+    return seen
 
 
-def _check_invariants(invariants: tuple[Invariant, ...], focus: Any, path: Path, ctx: _Ctx) -> None:
+def check_invariants(invariants: tuple[Invariant, ...], focus: Any, path: Path, ctx: _Ctx) -> None:
     for inv in invariants:
         if inv.key == "dom-6" and ctx.root is not ctx.resource:
             continue  # a contained resource needs no narrative of its own (its container has one)
@@ -277,11 +263,15 @@ def _check_invariants(invariants: tuple[Invariant, ...], focus: Any, path: Path,
             ctx.out.not_evaluated.setdefault(inv.key, str(exc))
             continue
         if not ok:
-            family = "reference" if inv.key == "ref-1" else "invariant"
-            ctx.out.add(family, f"constraint {inv.key} failed: {inv.human}", path, "invariant", inv.warning, inv.key)
+            invariant_failed(inv, path, ctx)
 
 
-def _value(value: Any, slot: Slot, parent: Path, key: str, index: int | None, ctx: _Ctx,
+def invariant_failed(inv: Invariant, path: Path, ctx: _Ctx) -> None:
+    family = "reference" if inv.key == "ref-1" else "invariant"
+    ctx.out.add(family, f"constraint {inv.key} failed: {inv.human}", path, "invariant", inv.warning, inv.key)
+
+
+def check_value(value: Any, slot: Slot, parent: Path, key: str, index: int | None, ctx: _Ctx,
            where: tuple[str, ...]) -> None:
     """One value of an element: a primitive checked in place, an object walked."""
     kind = slot.kind
@@ -299,13 +289,13 @@ def _value(value: Any, slot: Slot, parent: Path, key: str, index: int | None, ct
                 ctx.out.add("structure", problem, (parent, key, index), "value")
                 return
             if slot.binding is not None:
-                _check_code(slot.binding, None, value, (parent, key, index), ctx)
+                check_code(slot.binding, None, value, (parent, key, index), ctx)
         else:
             kind_name = next(k for k, v in _JSON_TYPES.items() if v == slot.json_types)
-            ctx.out.add("structure", f"{slot.info.type} must be a JSON {kind_name}, found {_json_name(value)}",
+            ctx.out.add("structure", f"{slot.info.type} must be a JSON {kind_name}, found {json_name(value)}",
                         (parent, key, index), "structure")
         if slot.invariants:
-            _check_invariants(slot.invariants, value, (parent, key, index), ctx)
+            check_invariants(slot.invariants, value, (parent, key, index), ctx)
         return
     path = (parent, key, index)
     if kind == "xhtml":
@@ -316,17 +306,23 @@ def _value(value: Any, slot: Slot, parent: Path, key: str, index: int | None, ct
             ctx.out.add("invariant", f"constraint txt-1 failed: {problem}", path, "invariant", False, "txt-1")
         others = tuple(inv for inv in slot.invariants if inv.key != "txt-1")
         if others:
-            _check_invariants(others, value, path, ctx)
+            check_invariants(others, value, path, ctx)
         return
     if kind == "resource":
         _resource(value, path, ctx.out, ctx.root)
         return
     if type(value) is not dict:
-        ctx.out.add("structure", f"{slot.info.type} must be a JSON object, found {_json_name(value)}", path,
+        ctx.out.add("structure", f"{slot.info.type} must be a JSON object, found {json_name(value)}", path,
                     "structure")
         return
     leaf = slot.info.choice.rsplit(".", 1)[-1] if slot.info.choice else key
-    _walk(value, slot.node, path, False, ctx, (f"{where[0]}.{leaf}", slot.node.fhir_path))
+    slot.node.walk(value, path, False, ctx, (f"{where[0]}.{leaf}", slot.node.fhir_path))
+    post_complex(value, slot, path, ctx, where)
+
+
+def post_complex(value: dict[str, Any], slot: Slot, path: Path, ctx: _Ctx, where: tuple[str, ...],
+                 invariants: bool = True) -> None:
+    """The checks of a complex value after its walk: extension use, system URIs, binding, reference, constraints."""
     if slot.info.type == "Extension":
         _check_extension(value, where, path, ctx)
     if slot.info.type in _SYSTEMS:
@@ -335,14 +331,14 @@ def _value(value: Any, slot: Slot, parent: Path, key: str, index: int | None, ct
             ctx.out.add("structure", f"{slot.info.type}.system must be an absolute URI, not a local reference",
                         (path, "system", None), "value")
     if slot.binding is not None:
-        _check_coded(slot, value, path, ctx)
+        check_coded(slot, value, path, ctx)
     if slot.targets is not None or slot.info.type == "Reference":
         _check_reference(slot, value, path, ctx)
-    if slot.invariants:
-        _check_invariants(slot.invariants, value, path, ctx)
+    if invariants and slot.invariants:
+        check_invariants(slot.invariants, value, path, ctx)
 
 
-def _json_name(value: Any) -> str:
+def json_name(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
             float: "a number"}.get(type(value), type(value).__name__)
 
@@ -359,7 +355,7 @@ def _codings(slot: Slot, value: dict[str, Any]) -> Iterator[tuple[Any, Any]]:
         yield value.get("system"), value.get("code")
 
 
-def _check_coded(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -> None:
+def check_coded(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -> None:
     b = slot.binding
     assert b is not None
     pairs = [(s, c) for s, c in _codings(slot, value) if isinstance(c, str)]
@@ -385,7 +381,7 @@ def _check_coded(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -> No
         _report(b, system, code, path, ctx)
 
 
-def _check_code(b: Binding, system: Any, code: Any, path: Path, ctx: _Ctx) -> None:
+def check_code(b: Binding, system: Any, code: Any, path: Path, ctx: _Ctx) -> None:
     """A bare ``code`` element: its code systems are those the value set names."""
     if b.codes is None:
         if b.strength == "required":
@@ -426,7 +422,6 @@ def _check_reference(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -
     ref = value.get("reference")
     if not isinstance(ref, str) or not ref:
         return
-    model = r4()
     if ref.startswith("#"):
         contained = ctx.root.get("contained")
         target = next((c for c in contained if isinstance(c, dict) and c.get("id") == ref[1:]), None) \
@@ -434,22 +429,30 @@ def _check_reference(slot: Slot, value: dict[str, Any], path: Path, ctx: _Ctx) -
         rtype = target.get("resourceType") if target else ("container" if ref == "#" else None)
         if not isinstance(rtype, str):
             return  # ref-1 (or the contained resource's own structure finding) reports it
-    elif ref.startswith(("urn:uuid:", "urn:oid:")):
-        return  # resolved against the Bundle or export by the reference rule
+        problem = _target_problem(rtype, slot.targets)
     else:
-        rtype = reference_type(ref)
-        if rtype is None or rtype not in model.resource_types:
-            if "://" not in ref:
-                ctx.out.add("reference", f"relative references must have the form [ResourceType]/[id]: '{ref}'",
-                            (path, "reference", None), "structure")
-            return
-    targets = slot.targets
-    if targets is None or rtype == "container" or targets & _ANY_RESOURCE:
-        return
-    if rtype not in targets:
-        allowed = ", ".join(sorted(targets))
-        ctx.out.add("reference", f"the reference points at a {rtype}, but this element may only refer to {allowed}",
-                    (path, "reference", None), "structure")
+        problem = _literal_problem(ref, slot.targets)
+    if problem:
+        ctx.out.add("reference", problem, (path, "reference", None), "structure")
+
+
+@lru_cache(maxsize=8192)
+def _literal_problem(ref: str, targets: frozenset[str] | None) -> str | None:
+    """What is wrong with a literal reference for an element allowing ``targets`` (remembered: references repeat)."""
+    if ref.startswith(("urn:uuid:", "urn:oid:")):
+        return None  # resolved against the Bundle or export by the reference rules
+    rtype = reference_type(ref)
+    if rtype is None or rtype not in r4().resource_types:
+        if "://" not in ref:
+            return f"relative references must have the form [ResourceType]/[id]: '{ref}'"
+        return None
+    return _target_problem(rtype, targets)
+
+
+def _target_problem(rtype: str, targets: frozenset[str] | None) -> str | None:
+    if targets is None or rtype == "container" or targets & _ANY_RESOURCE or rtype in targets:
+        return None
+    return f"the reference points at a {rtype}, but this element may only refer to {', '.join(sorted(targets))}"
 
 
 # --- keys that are not elements ------------------------------------------------------------
@@ -491,7 +494,7 @@ def _companion_item(item: Any, state: Node, path: Path, ctx: _Ctx, where: tuple[
     if not isinstance(item, dict):
         ctx.out.add("structure", "primitive extension companion must be an object", path, "structure")
         return
-    _walk(item, state, path, False, ctx, where)
+    state.walk(item, path, False, ctx, where)
 
 
 # --- extensions ----------------------------------------------------------------------------
