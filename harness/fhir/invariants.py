@@ -43,6 +43,16 @@ class Invariant:
         return self.severity != "error"
 
 
+def holds(inv: Invariant, focus: Any, resource: dict[str, Any], root: dict[str, Any],
+          not_evaluated: dict[str, str]) -> bool:
+    """Whether the constraint holds; one that cannot be evaluated is recorded and not reported as broken."""
+    try:
+        return inv.check(focus, resource, root)
+    except NotEvaluated as exc:
+        not_evaluated.setdefault(inv.key, str(exc))
+        return True
+
+
 # --- natives -------------------------------------------------------------------------------
 
 def _contained(focus: Any) -> list[dict[str, Any]]:

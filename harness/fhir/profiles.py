@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.fhir.invariants import Invariant, NotEvaluated, compile_invariant
+from harness.fhir.invariants import Invariant, compile_invariant, holds
 from harness.fhir.model import r4
 from harness.fhir.validator import Outcome
 from harness.terminology import NotExpandable, Terminology
@@ -350,11 +350,6 @@ def _binding(binding: tuple[str, str], value: Any, path: str, ctx: _Check) -> No
 
 
 def _invariant(inv: Invariant, focus: Any, path: str, ctx: _Check) -> None:
-    try:
-        ok = inv.check(focus, ctx.resource, ctx.resource)
-    except NotEvaluated as exc:
-        ctx.out.not_evaluated.setdefault(inv.key, str(exc))
-        return
-    if not ok:
+    if not holds(inv, focus, ctx.resource, ctx.resource, ctx.out.not_evaluated):
         ctx.out.add("invariant", f"constraint {inv.key} failed: {inv.human} (profile {ctx.profile.name})", path,
                     "invariant", inv.warning, inv.key)

@@ -3,8 +3,9 @@
 The walker takes the instance and the compiled element table together (states as in
 :mod:`harness.fhir.model`). Each state compiles once into a :class:`Node`: the slot of every
 JSON name (JSON kind and format of primitives, array or not, finite maximum, choice group,
-binding, constraints, reference targets), the required names and the required choice groups.
-One walk yields :class:`Violation` records in five families, so the rules of a suite can say
+binding, constraints, reference targets), the required names and the required choice groups;
+:mod:`harness.fhir.codegen` turns each Node into a generated walk function, and this module
+holds what those functions call for the less common cases. One walk yields :class:`Violation` records in five families, so the rules of a suite can say
 which kind of error a resource has without walking it again:
 
 - ``structure``: unknown elements, JSON types, arrays, empty values, primitive formats, XHTML;
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
-from harness.fhir.invariants import Invariant, NotEvaluated, compile_invariant
+from harness.fhir.invariants import Invariant, compile_invariant, holds
 from harness.fhir.model import VALUESETS_PATH, ElementInfo, r4
 from harness.fhir.paths import Path
 from harness.fhir.paths import render as _render
@@ -257,12 +258,7 @@ def check_invariants(invariants: tuple[Invariant, ...], focus: Any, path: Path, 
     for inv in invariants:
         if inv.key == "dom-6" and ctx.root is not ctx.resource:
             continue  # a contained resource needs no narrative of its own (its container has one)
-        try:
-            ok = inv.check(focus, ctx.resource, ctx.root)
-        except NotEvaluated as exc:
-            ctx.out.not_evaluated.setdefault(inv.key, str(exc))
-            continue
-        if not ok:
+        if not holds(inv, focus, ctx.resource, ctx.root, ctx.out.not_evaluated):
             invariant_failed(inv, path, ctx)
 
 
