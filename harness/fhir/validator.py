@@ -5,8 +5,9 @@ The walker takes the instance and the compiled element table together (states as
 JSON name (JSON kind and format of primitives, array or not, finite maximum, choice group,
 binding, constraints, reference targets), the required names and the required choice groups;
 :mod:`harness.fhir.codegen` turns each Node into a generated walk function, and this module
-holds what those functions call for the less common cases. One walk yields :class:`Violation` records in five families, so the rules of a suite can say
-which kind of error a resource has without walking it again:
+holds what those functions call for the less common cases. One walk yields :class:`Violation`
+records in five families, so the rules of a suite can say which kind of error a resource has
+without walking it again:
 
 - ``structure``: unknown elements, JSON types, arrays, empty values, primitive formats, XHTML;
 - ``cardinality``: minimum and maximum of every element, choice elements included;
