@@ -1,7 +1,9 @@
 """The ``care-assure`` command: parse, call the library, render, exit.
 
-Exit codes: 0 the decision is pass; 1 the decision is fail; 2 a usage or configuration error
-(bad pack, unknown suite, missing path).
+Exit codes: 0 the decision is pass; 1 the decision is fail (the supplier failed); 2 a usage or
+configuration error (bad pack, unknown suite, missing path, a bad option value); 3 could not
+evaluate (target unreachable, authentication refused, deadline reached or interrupted, nothing
+readable, or the harness itself failed).
 """
 
 from __future__ import annotations
@@ -17,9 +19,21 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from harness import __version__
-from harness.cli_common import EXIT_CONFIG, EXIT_FAIL, EXIT_PASS, config_error, err, make_target, out, parse_date
+from harness.cli_common import (
+    EXIT_CONFIG,
+    EXIT_FAIL,
+    EXIT_NOT_EVALUATED,
+    EXIT_PASS,
+    check_out_dir,
+    config_error,
+    err,
+    make_target,
+    out,
+    parse_date,
+)
 from harness.cli_registry import register_registry_commands
 from harness.cli_standards import register_standards_commands
+from harness.decision import COULD_NOT_EVALUATE
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Redactor
 from harness.packs.generate import PackSpec, generate_pack
@@ -27,6 +41,7 @@ from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
 from harness.reports.diff import diff_reports
 from harness.runner import Assessment, assess, parse_formats, write_reports
+from harness.stopping import DEFAULT_DEADLINE, Stop
 from harness.suites import Catalogue
 from harness.targets.export import ExportTarget
 from harness.targets.http_client import ClientConfig, FhirClient, secret_from_env
@@ -75,16 +90,23 @@ def run(
     cert: Annotated[str | None, typer.Option("--cert", help="client certificate for mutual TLS")] = None,
     key: Annotated[str | None, typer.Option("--key", help="client key for mutual TLS")] = None,
     ca: Annotated[str | None, typer.Option("--ca", help="CA bundle to trust")] = None,
-    connect_timeout: Annotated[float, typer.Option("--connect-timeout")] = 5.0,
-    read_timeout: Annotated[float, typer.Option("--read-timeout")] = 30.0,
-    page_limit: Annotated[int, typer.Option("--page-limit", help="most pages read per resource type")] = 100,
+    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.1, max=600,
+                                                   help="seconds to wait for a connection")] = 5.0,
+    read_timeout: Annotated[float, typer.Option("--read-timeout", min=0.1, max=3600,
+                                                help="seconds to wait for a response")] = 30.0,
+    page_limit: Annotated[int, typer.Option("--page-limit", min=1, max=100_000,
+                                            help="most pages read per resource type")] = 100,
+    deadline: Annotated[float, typer.Option(
+        "--deadline", min=1, max=7 * 24 * 3600,
+        help="seconds the whole run may take; then a partial report, exit 3")] = DEFAULT_DEADLINE,
     allow_insecure_local: Annotated[bool, typer.Option(
         "--allow-insecure-local", help="allow http:// and private or loopback addresses (sandboxes)")] = False,
     allow_writes: Annotated[bool, typer.Option(
         "--allow-writes", help="let property rules create and change records (sandboxes only)")] = False,
-    seed: Annotated[int | None, typer.Option("--seed", help="seed for property rules (overrides the suite)")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0,
+                                             help="seed for property rules (overrides the suite)")] = None,
     examples: Annotated[int | None, typer.Option(
-        "--examples", help="examples per property rule (overrides the suite)")] = None,
+        "--examples", min=1, max=100_000, help="examples per property rule (overrides the suite)")] = None,
     evidence: Annotated[str, typer.Option(
         "--evidence", help="redacted (default) or full: keep patient data in evidence")] = "redacted",
     attestations: Annotated[Path | None, typer.Option(
@@ -95,9 +117,11 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
 ) -> None:
     """Run a suite against a supplier's export or API and write the reports."""
+    stop = Stop(deadline)
     try:
         day = parse_date(as_of)
         chosen = parse_formats(formats)
+        check_out_dir(out_dir)
         config = ClientConfig(
             base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
             client_id=client_id, client_secret=secret_from_env(client_secret_env), scope=scope, cert=cert, key=key,
@@ -106,25 +130,34 @@ def run(
         target = make_target(export, config if api else None, evidence=evidence, allow_writes=allow_writes,
                              overrides={"seed": seed, "examples": examples})
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
-        if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
-            with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-                          TimeRemainingColumn(), console=err, transient=True) as bar:
-                task = bar.add_task("reading export", total=total)
-                result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (),
-                                package_dir=package_dir, progress=lambda n: bar.advance(task, n),
-                                forecast_until=parse_date(forecast_until), attestations=attestations)
-        else:
-            result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir,
-                            forecast_until=parse_date(forecast_until), attestations=attestations)
+        with stop.on_signals():
+            if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
+                with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                              TimeRemainingColumn(), console=err, transient=True) as bar:
+                    task = bar.add_task("reading export", total=total)
+                    result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (),
+                                    package_dir=package_dir, progress=lambda n: bar.advance(task, n),
+                                    forecast_until=parse_date(forecast_until), attestations=attestations,
+                                    stop=stop)
+            else:
+                result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir,
+                                forecast_until=parse_date(forecast_until), attestations=attestations, stop=stop)
         written = write_reports(result, out_dir, chosen)
     except ConfigurationError as exc:
         raise config_error(exc) from None
+    except (typer.Exit, typer.BadParameter, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the harness failing is "could not evaluate", never a traceback
+        err.print(f"[bold red]could not evaluate:[/bold red] the harness failed: {type(exc).__name__}: "
+                  f"{escape(str(exc)[:500])}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_NOT_EVALUATED) from None
     if not quiet:
         _print_summary(result)
         for path in written:
             out.print(f"wrote {path}", highlight=False)
     _print_decision(result)
-    raise typer.Exit(EXIT_PASS if result.decision.outcome == "pass" else EXIT_FAIL)
+    raise typer.Exit({"pass": EXIT_PASS, COULD_NOT_EVALUATE: EXIT_NOT_EVALUATED}.get(result.decision.outcome,
+                                                                                   EXIT_FAIL))
 
 
 def _print_summary(result: Assessment) -> None:
@@ -143,6 +176,13 @@ def _print_summary(result: Assessment) -> None:
 
 def _print_decision(result: Assessment) -> None:
     d = result.decision
+    if d.outcome == COULD_NOT_EVALUATE:
+        out.print(f"decision: [bold red]COULD NOT EVALUATE[/bold red] — {escape(d.reasons[0].message)}; "
+                  "this is not a verdict on the supplier", highlight=False, soft_wrap=True)
+        for reason in d.reasons[1:]:
+            out.print(f"  [red]?[/red] {reason.rule} ({reason.level}, {reason.outcome}): {escape(reason.message)}",
+                      highlight=False, soft_wrap=True)
+        return
     colour = "green" if d.outcome == "pass" else "red"
     out.print(f"decision: [bold {colour}]{d.outcome.upper()}[/bold {colour}]"
               + (f" — {len(d.reasons)} blocking" if d.reasons else "")

@@ -16,7 +16,7 @@ from harness.targets.api import ApiTarget
 from harness.targets.export import ExportTarget
 from harness.targets.http_client import ClientConfig, FhirClient
 
-EXIT_PASS, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
+EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 out = Console()
 err = Console(stderr=True)
 
@@ -34,6 +34,19 @@ def parse_date(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise typer.BadParameter(f"'{value}' is not a date in YYYY-MM-DD form") from None
+
+
+def check_out_dir(path: Path) -> None:
+    """The report directory can be written, checked before a run rather than after it."""
+    if path.exists() and not path.is_dir():
+        raise ConfigurationError(f"--out {path} is a file, not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".care-assure-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(f"--out {path} cannot be written: {exc.strerror or exc}") from None
 
 
 def make_target(export: list[Path] | None, api: ClientConfig | None, *, evidence: str = "redacted",

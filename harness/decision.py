@@ -18,7 +18,7 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    outcome: str  # "pass" | "fail"
+    outcome: str  # "pass" | "fail" | "could-not-evaluate"
     reasons: tuple[Reason, ...]
     warnings: tuple[Reason, ...]
 
@@ -27,15 +27,26 @@ def _reason(r: RuleResult) -> Reason:
     return Reason(r.rule, r.level.value, r.outcome.value, r.message or r.title)
 
 
-def decide(rules: list[RuleResult], policy: Policy) -> Decision:
-    """Fail when any rule at a blocking level is not met (fail, error or manual); never pass on nothing."""
+COULD_NOT_EVALUATE = "could-not-evaluate"
+
+
+def decide(rules: list[RuleResult], policy: Policy, could_not_evaluate: str | None = None) -> Decision:
+    """Fail when any rule at a blocking level is not met (fail, error or manual); never pass on nothing.
+
+    When the target as a whole could not be evaluated (``could_not_evaluate`` says why) and no
+    blocking rule failed on what was read, the decision is neither pass nor fail but
+    "could-not-evaluate": the tester's or the harness's problem, not the supplier's verdict.
+    """
     blocking = [r for r in rules if r.level in policy.blocking_levels and not r.outcome.counts_as_met]
     warnings = [r for r in rules if r.level not in policy.blocking_levels
                 and r.level in policy.warning_levels and not r.outcome.counts_as_met]
     reasons = [_reason(r) for r in blocking]
     if not any(r.rule != "HARNESS-READ-001" for r in rules):
         reasons.append(Reason("-", "MUST", "error", "no rules are in force for this suite, date and target"))
-    return Decision("fail" if reasons else "pass", tuple(reasons), tuple(_reason(r) for r in warnings))
+    warned = tuple(_reason(r) for r in warnings)
+    if could_not_evaluate and not any(r.outcome is Outcome.FAIL for r in blocking):
+        return Decision(COULD_NOT_EVALUATE, (Reason("-", "MUST", "error", could_not_evaluate), *reasons), warned)
+    return Decision("fail" if reasons else "pass", tuple(reasons), warned)
 
 
 def apply_waivers(rules: list[RuleResult], waived: set[str]) -> tuple[list[RuleResult], set[str]]:

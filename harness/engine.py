@@ -9,6 +9,7 @@ built-in read rule: neither is ever a pass.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from harness.results import (
     RunResult,
     Upcoming,
 )
+from harness.stopping import Interrupted
 from harness.targets.base import Located, ReadError
 
 READ_RULE = Rule(
@@ -110,6 +112,7 @@ class Run:
         self.read_state = RuleState(CompiledRule(READ_RULE, None), cap)
         self.counts: dict[str, int] = {}
         self.resources = 0
+        self.stopped: str | None = None  # why the target could not be evaluated in full
         self._dispatch: dict[str, tuple[list[tuple[CompiledRule, RuleState]],
                                         list[tuple[CompiledRule, bool, RuleState]]]] = {}
 
@@ -123,13 +126,22 @@ class Run:
             self._dispatch[rtype] = found
         return found
 
-    def feed(self, items: Iterable[Located | ReadError]) -> None:
+    def feed(self, items: Iterable[Located | ReadError], stop: Callable[[], str | None] | None = None) -> None:
+        """Every item through its rules; ``stop`` (a deadline or a signal) may end the stream early."""
         counts = self.counts
         rules_for = self._rules_for
         for item in items:
+            if stop is not None:
+                reason = stop()
+                if reason:
+                    self.stopped = self.stopped or reason
+                    break
             if isinstance(item, ReadError):
                 self.read_state.add(Issue(item.message, None, "structure"), None, item.location, None,
                                     error=True)
+                if item.fatal:
+                    self.stopped = self.stopped or item.message
+                    break
                 continue
             self.read_state.subjects += 1
             resource = item.resource
@@ -157,13 +169,25 @@ class Run:
         self.resources += other.resources
 
     def finish(self, inputs: list[InputFile], target_kind: str, self_assessment: bool) -> RunResult:
-        results = [_read_result(self.read_state)]
+        if self.stopped is None and self.read_state.subjects == 0 and self.read_state.errors:
+            self.stopped = "nothing in the target could be read"
+        read = _read_result(self.read_state)
+        if self.stopped and read.outcome is Outcome.FAIL:  # "holds no resources": it was not read to the end
+            read = _result(self.read_state, Outcome.ERROR, f"not evaluated: {self.stopped}")
+        results = [read]
         upcoming = []
         for cr in self.plan.rules:
-            if cr.rule.id in self.plan.upcoming:
-                upcoming.append(Upcoming(cr.rule.effective_from.isoformat(), _finish_rule(self.states[cr.rule.id])))
+            state = self.states[cr.rule.id]
+            if self.stopped and cr.scope != "attestation" and (cr.scope == "dataset" or not state.failed):
+                # a rule that saw part of the target (or none) has no verdict: failures in resources read
+                # stand, but dataset rules (references, uniqueness, API behaviour) would judge a fragment
+                result = _result(state, Outcome.ERROR, f"not evaluated: {self.stopped}")
             else:
-                results.append(_finish_rule(self.states[cr.rule.id]))
+                result = _finish_rule(state)
+            if cr.rule.id in self.plan.upcoming:
+                upcoming.append(Upcoming(cr.rule.effective_from.isoformat(), result))
+            else:
+                results.append(result)
         suite = self.plan.suite
         return RunResult(
             suite=suite.id, suite_version=suite.version, as_of=self.plan.as_of.isoformat(),
@@ -171,6 +195,7 @@ class Run:
             packs=[{"id": p.id, "version": p.version, "sha256": p.sha256} for p in self.plan.packs],
             rules=results, resources_read=self.resources, resource_counts=dict(sorted(self.counts.items())),
             harness_version=__version__, self_assessment=self_assessment, upcoming=upcoming,
+            could_not_evaluate=self.stopped,
         )
 
 
@@ -264,8 +289,17 @@ def _finish_rule(state: RuleState) -> RuleResult:
 
 
 def run_plan(plan: Plan, target: Target, progress: Callable[[int], None] | None = None,
-             self_assessment: bool = True) -> RunResult:
-    """Execute a plan over a target and return the result (rules in plan order)."""
+             self_assessment: bool = True, stop: Callable[[], str | None] | None = None) -> RunResult:
+    """Execute a plan over a target and return the result (rules in plan order).
+
+    ``stop`` is asked before each item; when it gives a reason (deadline, interrupt) the stream
+    ends there and every rule without a failure becomes ``error`` ("not evaluated: …").
+    """
     run = Run(plan)
-    run.feed(target.items(progress))
+    reading = getattr(stop, "reading", None)
+    try:
+        with reading() if reading is not None else contextlib.nullcontext():
+            run.feed(target.items(progress), stop)
+    except Interrupted as exc:
+        run.stopped = run.stopped or f"interrupted by {exc.args[0] if exc.args else 'a signal'}"
     return run.finish(target.inputs(), target.kind, self_assessment)

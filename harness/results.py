@@ -138,6 +138,9 @@ class RunResult:
     harness_version: str
     self_assessment: bool = True
     upcoming: list[Upcoming] = field(default_factory=list)  # never part of the decision
+    # why the target as a whole could not be evaluated (unreachable, authentication refused,
+    # deadline, interrupted, nothing readable); the decision is then "could-not-evaluate"
+    could_not_evaluate: str | None = None
 
     def rule(self, rule_id: str) -> RuleResult:
         for r in self.rules:

@@ -20,6 +20,7 @@ from harness.reports.html import render_html
 from harness.reports.junit import render_junit
 from harness.reports.sarif import render_sarif
 from harness.results import RunResult
+from harness.stopping import Stop
 from harness.suites import Catalogue, Suite
 from harness.terminology import Terminology
 
@@ -53,8 +54,12 @@ def parse_formats(text: str) -> list[str]:
 def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
            extra_pack_dirs: Iterable[Path] = (), package_dir: Path | None = None,
            progress: Callable[[int], None] | None = None, forecast_until: dt.date | None = None,
-           attestations: Path | None = None) -> Assessment:
-    """Run a suite on a target. Attestations come from ``attestations`` or $CARE_ASSURE_ATTESTATIONS."""
+           attestations: Path | None = None, stop: Stop | None = None) -> Assessment:
+    """Run a suite on a target. Attestations come from ``attestations`` or $CARE_ASSURE_ATTESTATIONS.
+
+    ``stop`` (a deadline, signals) may end the run early: the report is then partial and the
+    decision "could-not-evaluate".
+    """
     answers = from_environment_or(attestations)
     catalogue = Catalogue.default(extra_pack_dirs)
     suite = catalogue.suite(suite_ref)
@@ -63,10 +68,13 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
     plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology, target=target,
                       forecast_until=forecast_until, attestations=answers)
     started = dt.datetime.now(dt.UTC)
-    result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self")
+    client = getattr(target, "client", None)
+    if stop is not None and client is not None:
+        client.stop = stop  # requests stop waiting at the deadline too
+    result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self", stop=stop)
     if answers is not None:
         result.inputs.extend(answers.inputs)
-    decision = decide(result.rules, suite.policy)
+    decision = decide(result.rules, suite.policy, result.could_not_evaluate)
     store: EvidenceStore | None = getattr(getattr(target, "client", None), "evidence", None)
     summary = None
     if store is not None:

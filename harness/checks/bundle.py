@@ -173,7 +173,7 @@ def bundle(params: dict[str, Any], ctx: RuleContext) -> Callable[[], BundleAccum
 
 @dataclass
 class DuplicateIdAccumulator:
-    seen: dict[str, Subject] = field(default_factory=dict)
+    seen: set[str] = field(default_factory=set)  # keys only: memory stays a string per resource
     found: list[tuple[Issue, Subject]] = field(default_factory=list)
     count: int = 0
     subjects: int = 0
@@ -190,28 +190,21 @@ class DuplicateIdAccumulator:
         # in a Bundle the fullUrl names the resource (bdl-7); elsewhere its type and id do
         key = (item.full_url or f"{resource.get('resourceType')}/{rid}") + (
             f"/_history/{version}" if isinstance(version, str) else "")
-        first = self.seen.get(key)
-        subject = subject_of(resource, item.location)
-        if first is None:
-            self.seen[key] = subject
+        if key not in self.seen:
+            self.seen.add(key)
             return
-        self._add(key, first, subject)
+        self._add(key, subject_of(resource, item.location))
 
-    def _add(self, key: str, first: Subject, again: Subject) -> None:
+    def _add(self, key: str, again: Subject) -> None:
         self.count += 1
         if len(self.found) < EXAMPLES:
-            where = f" (first at {first.location})" if first.location else ""
-            self.found.append((Issue(f"{key} appears more than once in the target{where}", "id", "duplicate"),
-                               again))
+            self.found.append((Issue(f"{key} appears more than once in the target", "id", "duplicate"), again))
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, DuplicateIdAccumulator)
-        for key, subject in other.seen.items():
-            first = self.seen.get(key)
-            if first is None:
-                self.seen[key] = subject
-            else:
-                self._add(key, first, subject)
+        for key in other.seen & self.seen:
+            self._add(key, Subject(None, None, None))  # the shard's own finding names the resource
+        self.seen |= other.seen
         self.count += other.count
         self.found.extend(other.found[: max(0, EXAMPLES - len(self.found))])
         self.subjects += other.subjects

@@ -287,7 +287,7 @@ class Registry:
             report = orjson.loads(sub.report)
             result, _ = run_result_from_report(report)
             rules, used = apply_waivers(result.rules, {w.rule_id for w in in_force})
-            decision = decide(rules, policy_of(rnd))
+            decision = decide(rules, policy_of(rnd), result.could_not_evaluate)
             expiry = expires or on + DEFAULT_VALIDITY
             waived = [{"id": w.id, "rule": w.rule_id, "justification": w.justification,
                        "granted_by": w.granted_by, "expires": w.expires.isoformat()}

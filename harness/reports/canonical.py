@@ -79,6 +79,7 @@ def build_report(result: RunResult, decision: Decision, *, title: str, started: 
             "packs": result.packs,
             "resources_read": result.resources_read,
             "resource_counts": result.resource_counts,
+            **({"could_not_evaluate": result.could_not_evaluate} if result.could_not_evaluate else {}),
         },
         "decision": {
             "outcome": decision.outcome,

@@ -39,6 +39,7 @@ def run_result_from_report(report: dict[str, Any]) -> tuple[RunResult, Decision]
         packs=run["packs"], rules=rules, resources_read=run["resources_read"],
         resource_counts=run["resource_counts"], harness_version=run["harness"]["version"],
         self_assessment=run["assessment"]["kind"] == "self-assessment",
+        could_not_evaluate=run.get("could_not_evaluate"),
     )
     d = report["decision"]
     decision = Decision(d["outcome"], tuple(Reason(**x) for x in d["reasons"]),

@@ -33,6 +33,19 @@ def response_problem(result: HttpResult, expect_type: str | None = None) -> str 
     return None
 
 
+def _transport_failure(error: str) -> bool:
+    """The server could not be reached or did not answer (not: it answered something we refused)."""
+    return error.startswith(("connection failed", "timed out", "not sent:", "response took too long"))
+
+
+def _unusable(result: HttpResult) -> str:
+    if result.error:
+        return f"target unreachable: {result.error}"
+    if result.status in (401, 403):
+        return f"authentication refused (HTTP {result.status}) for the CapabilityStatement"
+    return f"no usable CapabilityStatement: {response_problem(result, 'CapabilityStatement')}"
+
+
 class ApiTarget:
     kind = "api"
 
@@ -66,8 +79,8 @@ class ApiTarget:
     def items(self, progress: Callable[[int], None] | None = None) -> Iterator[Located | ReadError]:
         capabilities, result = self.capabilities()
         if capabilities is None:
-            yield ReadError(Location(request=result.where),
-                            f"no usable CapabilityStatement: {response_problem(result, 'CapabilityStatement')}")
+            # nothing can be tested without it: a wrong URL or an unreachable server is not the supplier's verdict
+            yield ReadError(Location(request=result.where), _unusable(result), fatal=True)
             return
         for rtype in self.searchable_types(capabilities):
             yield from self.items_for_type(rtype)
@@ -84,6 +97,13 @@ class ApiTarget:
             seen_urls.add(url)
             result = self.client.request("GET", url)
             pages += 1
+            if result.status in (401, 403):
+                yield ReadError(Location(request=result.where), f"authentication refused (HTTP {result.status}): "
+                                "check the token or client credentials", fatal=True)
+                return
+            if result.error and _transport_failure(result.error):
+                yield ReadError(Location(request=result.where), f"target unreachable: {result.error}", fatal=True)
+                return
             problem = response_problem(result, "Bundle")
             if problem:
                 yield ReadError(Location(request=result.where), f"search for {rtype} failed: {problem}")

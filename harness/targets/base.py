@@ -26,3 +26,4 @@ class ReadError:
 
     location: Location
     message: str
+    fatal: bool = False  # nothing more of the target can be read (unreachable, authentication refused)

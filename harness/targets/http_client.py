@@ -109,6 +109,7 @@ class FhirClient:
     session: requests.Session = field(default_factory=requests.Session)
     _token: str | None = None
     _token_expiry: float = 0.0
+    stop: Any = None  # harness.stopping.Stop: no request waits past the run's deadline
 
     def __post_init__(self) -> None:
         self.base = self.config.base_url.rstrip("/") + "/"
@@ -196,6 +197,16 @@ class FhirClient:
                 delay = max(delay, float(retry_after))
             time.sleep(min(delay, self.config.max_retry_after))
 
+    def _timeouts(self) -> tuple[float, float] | None:
+        """Connect and read timeouts, cut to what is left of the run; None when nothing is left."""
+        connect, read = self.config.connect_timeout, self.config.read_timeout
+        if self.stop is None:
+            return connect, read
+        if self.stop():
+            return None
+        left = self.stop.remaining()
+        return (connect, read) if left is None else (min(connect, max(left, 0.05)), min(read, max(left, 0.05)))
+
     def _once(self, method: str, url: str, headers: dict[str, str], payload: Any,
               rule: str | None) -> HttpResult:
         start = time.monotonic()
@@ -203,13 +214,20 @@ class FhirClient:
         got_headers: dict[str, str] = {}
         body = b""
         error: str | None = None
+        timeouts = self._timeouts()
+        if timeouts is None:
+            exchange = self.evidence.record(rule=rule, method=method, url=url, request_headers=headers,
+                                            request_body=None, status=None, response_headers={},
+                                            response_body=None, elapsed_ms=0.0,
+                                            error=f"not sent: {self.stop()}")
+            return HttpResult(None, {}, b"", exchange, exchange.error)
         try:
             form = payload if isinstance(payload, dict) else None
             data = None if form is not None else payload
             # verify and cert passed explicitly: requests lets REQUESTS_CA_BUNDLE override the session's
             with self.session.request(method, url, headers=headers, data=form or data, stream=True,
                                       allow_redirects=False, verify=self.session.verify, cert=self.session.cert,
-                                      timeout=(self.config.connect_timeout, self.config.read_timeout)) as resp:
+                                      timeout=timeouts) as resp:
                 status = resp.status_code
                 got_headers = dict(resp.headers)
                 chunks: list[bytes] = []
@@ -219,13 +237,13 @@ class FhirClient:
                     if size > self.config.max_body:
                         error = f"response body larger than the {self.config.max_body:,}-byte limit"
                         break
-                    if time.monotonic() - start > self.config.read_timeout * 4:
+                    if time.monotonic() - start > timeouts[1] * 4:
                         error = "response took too long to arrive"
                         break
                     chunks.append(chunk)
                 body = b"".join(chunks)
         except requests.Timeout:
-            error = f"timed out (connect {self.config.connect_timeout}s, read {self.config.read_timeout}s)"
+            error = f"timed out (connect {timeouts[0]:g}s, read {timeouts[1]:g}s)"
         except requests.ConnectionError as exc:
             error = f"connection failed: {type(exc).__name__}: {str(exc)[:400]}"
         except requests.RequestException as exc:

@@ -1,0 +1,5 @@
+"""``python -m harness`` is the ``care-assure`` command."""
+
+from harness.cli import main
+
+main()
