@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
+
+import re2
 
 from harness.checks.registry import RuleContext, register
 from harness.identifiers import (
@@ -26,6 +27,19 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def linear_regex(expression: str) -> Any:
+    """A pattern compiled with RE2, which runs in linear time on any input; what RE2 refuses
+    (backreferences, lookaround) raises ValueError, so the rule cannot hang on a hostile value."""
+    options = re2.Options()
+    options.log_errors = False
+    try:
+        return re2.compile(expression, options)
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(f"regex '{expression}' needs a backtracking engine ({detail}); "
+                         "rewrite it without backreferences or lookaround") from None
+
+
 def _not_text(value: Any) -> Issue:
     return Issue(f"expected a string, found {type(value).__name__}", code="structure")
 
@@ -36,8 +50,8 @@ def _not_text(value: Any) -> Issue:
     "show_value": {"type": "boolean", "description": "quote the value (never for patient data)"},
 })
 def pattern(params: dict[str, Any], ctx: RuleContext) -> ValueCheck:
-    """Each selected string matches a regular expression in full."""
-    regex = re.compile(params["regex"])
+    """Each selected string matches a regular expression in full (RE2: linear time, no backtracking)."""
+    regex = linear_regex(params["regex"])
     message = params.get("message") or f"value does not match {params['regex']}"
     show = params.get("show_value", False)
 

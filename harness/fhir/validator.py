@@ -202,7 +202,12 @@ def node(state: tuple[str, str]) -> Node:
 def validate(resource: Any, path: str = "") -> Outcome:
     """Every base-R4 problem in one resource (contained resources included)."""
     out = Outcome()
-    _resource(resource, path, out, None)
+    try:
+        _resource(resource, path, out, None)
+    except RecursionError:
+        # orjson reads up to 1,024 levels; FHIR resources need a few dozen, so this is hostile input
+        out.violations.clear()
+        out.add("structure", "the resource nests too deeply to be checked", path or "resource", "structure")
     return out
 
 

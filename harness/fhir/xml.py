@@ -8,6 +8,8 @@ stays XHTML text, and a resource inside an element carries its ``resourceType``.
 
 from __future__ import annotations
 
+import math
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -49,11 +51,29 @@ def _primitive(model: R4Model, type_name: str, raw: str) -> Any:
             raise ValueError(f"'{raw}' is not a boolean")
         return raw == "true"
     if kind == "integer":
+        if not _INTEGER.fullmatch(raw):
+            raise ValueError(f"'{raw[:40]}' is not a valid {type_name}")
         return int(raw)
     if kind == "number":
-        number = Decimal(raw)
-        return int(number) if number == number.to_integral_value() and "." not in raw else float(raw)
+        return _decimal(raw)
     return raw
+
+
+_INTEGER = re.compile(r"-?[0-9]{1,12}")  # 32-bit and then some; the validator checks the range
+_DECIMAL = re.compile(r"-?(0|[1-9][0-9]{0,99})(\.[0-9]{1,100})?([eE][+-]?[0-9]{1,3})?")
+
+
+def _decimal(raw: str) -> int | float:
+    """A FHIR decimal from XML text, refusing what is not one (``abc``, ``Infinity``, ``1e999999999``)."""
+    if not _DECIMAL.fullmatch(raw):
+        raise ValueError(f"'{raw[:40]}' is not a valid decimal")
+    if "." not in raw and "e" not in raw.lower():
+        return int(raw)
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(f"'{raw[:40]}' is outside the range of a decimal")
+    number = Decimal(raw)
+    return int(number) if number == number.to_integral_value() and "." not in raw and abs(value) < 1e18 else value
 
 
 def resource_to_json(elem: Any, model: R4Model | None = None) -> dict[str, Any]:

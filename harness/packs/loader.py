@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks import REGISTRY, Registry
+from harness.checks.values import linear_regex
 from harness.errors import ConfigurationError, Problem
 from harness.fhir.element_paths import unknown_elements
 from harness.fhir.model import r4
@@ -171,6 +172,11 @@ def _lint_check(r: dict[str, Any], registry: Registry, problem: Any) -> None:
     kind = registry.get(kind_name)
     for message in validate_params(kind.params, check):
         problem(f"check: {message}", "check")
+    if kind_name == "pattern" and isinstance(check.get("regex"), str):
+        try:
+            linear_regex(check["regex"])
+        except ValueError as exc:
+            problem(f"check: {exc}", "check", "regex")
     if kind.needs_select and "select" not in r:
         problem(f"check kind '{kind_name}' needs a 'select' expression", "check")
     for name in FHIRPATH_PARAMS:

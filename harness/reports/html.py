@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from harness.evidence import EVIDENCE_ID
+from harness.reports.safe_text import safe_value
 from harness.results import MET_OUTCOMES
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -21,7 +22,7 @@ SHOWN_PER_RULE = 20
 
 def _environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                      trim_blocks=True, lstrip_blocks=True)
+                      trim_blocks=True, lstrip_blocks=True, finalize=safe_value)
     env.filters["evidence_ids"] = lambda text: EVIDENCE_ID.findall(text or "")
     return env
 

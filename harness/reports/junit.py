@@ -5,6 +5,16 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree as ET
 
+from harness.reports.safe_text import xml_safe
+
+
+def _clean(element: ET.Element) -> None:
+    for el in element.iter():
+        if el.text:
+            el.text = xml_safe(el.text)
+        for key, value in el.attrib.items():
+            el.attrib[key] = xml_safe(value)
+
 
 def render_junit(report: dict[str, Any]) -> bytes:
     summary = report["summary"]["outcomes"]
@@ -42,6 +52,7 @@ def render_junit(report: dict[str, Any]) -> bytes:
             ET.SubElement(case, "error", {"message": message, "type": outcome}).text = text
         elif outcome in ("not-applicable", "waived"):
             ET.SubElement(case, "skipped", {"message": f"{outcome}: {message}"})
+    _clean(suite)
     ET.indent(suite)
     rendered: bytes = ET.tostring(suite, encoding="utf-8", xml_declaration=True)
     return rendered + b"\n"

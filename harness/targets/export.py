@@ -8,10 +8,12 @@ file is reported as a read error rather than silently ignored.
 from __future__ import annotations
 
 import hashlib
+import io
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from harness.errors import ConfigurationError, Problem
 from harness.results import InputFile, Location
@@ -23,6 +25,46 @@ READERS: dict[str, Reader] = {
     ".ndjson": read_ndjson, ".jsonl": read_ndjson, ".json": read_json, ".xml": read_xml,
 }
 IGNORED_NAMES = frozenset({"README", "README.md", "README.txt", "LICENSE"})
+# Bounds on what a zip may expand to: a member, all members, the expansion ratio, the member count.
+MAX_MEMBER_BYTES = 4 * 1024**3
+MAX_TOTAL_BYTES = 64 * 1024**3
+MAX_RATIO = 200
+MAX_MEMBERS = 100_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _Bounded(io.RawIOBase):
+    """A zip member's stream that refuses to inflate past its bound (the header's sizes are not trusted)."""
+
+    def __init__(self, stream: IO[bytes], limit: int, compressed: int) -> None:
+        self.stream, self.limit, self.compressed, self.read_bytes = stream, limit, max(compressed, 1), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.stream.seekable()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        position = self.stream.seek(offset, whence)
+        self.read_bytes = position
+        return position
+
+    def tell(self) -> int:
+        return self.stream.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(len(buffer))
+        self.read_bytes += len(data)
+        if self.read_bytes > self.limit:
+            raise _TooLarge(f"member inflates past the {self.limit:,}-byte limit")
+        if self.read_bytes > 1024 * 1024 and self.read_bytes > MAX_RATIO * self.compressed:
+            raise _TooLarge(f"member inflates more than {MAX_RATIO} times its compressed size (a zip bomb?)")
+        buffer[:len(data)] = data
+        return len(data)
 
 
 def _unreadable(suffix: str) -> str:
@@ -89,7 +131,13 @@ class ExportTarget:
             yield ReadError(Location(name), f"not a readable zip file: {exc}")
             return
         with archive:
-            for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            members = sorted(archive.infolist(), key=lambda i: i.filename)
+            if len(members) > MAX_MEMBERS:
+                yield ReadError(Location(name), f"zip holds {len(members):,} members, more than the "
+                                                f"{MAX_MEMBERS:,} read; the rest are not checked")
+                members = members[:MAX_MEMBERS]
+            total = 0
+            for info in members:
                 if info.is_dir() or Path(info.filename).name.startswith("."):
                     continue
                 member = f"{name}!/{info.filename}"
@@ -98,8 +146,24 @@ class ExportTarget:
                 if reader is None:
                     yield ReadError(Location(member), _unreadable(suffix))
                     continue
+                if info.flag_bits & 0x1:
+                    yield ReadError(Location(member), "zip member is encrypted: it cannot be read")
+                    continue
+                if total >= MAX_TOTAL_BYTES:
+                    yield ReadError(Location(member), f"the zip has already inflated past {MAX_TOTAL_BYTES:,} "
+                                                      "bytes: member not read")
+                    continue
+                bounded: _Bounded | None = None
                 try:
-                    with archive.open(info) as stream:
-                        yield from reader(stream, member)
-                except (zipfile.BadZipFile, OSError) as exc:
+                    with archive.open(info) as raw:
+                        bounded = _Bounded(raw, min(MAX_MEMBER_BYTES, MAX_TOTAL_BYTES - total), info.compress_size)
+                        with io.BufferedReader(bounded) as stream:
+                            yield from reader(stream, member)
+                except _TooLarge as exc:
+                    yield ReadError(Location(member), f"zip member refused: {exc}")
+                except NotImplementedError as exc:
+                    yield ReadError(Location(member), f"zip member uses a compression this harness cannot read: {exc}")
+                except (zipfile.BadZipFile, OSError, EOFError, zlib.error, RuntimeError) as exc:
                     yield ReadError(Location(member), f"cannot read zip member: {exc}")
+                finally:
+                    total += bounded.read_bytes if bounded is not None else 0

@@ -46,16 +46,32 @@ def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
         yield Located(value, Location(name, lineno), None, raw)
 
 
+MAX_DEPTH = 128  # nesting of objects and arrays in one resource (FHIR needs far fewer)
+MAX_ENTRIES = 10_000_000  # entries read from one Bundle
+MAX_SINGLE_BYTES = 512 * 1024 * 1024  # a JSON file that is one resource, read whole
+_OPEN = frozenset({"start_map", "start_array"})
+_CLOSE = frozenset({"end_map", "end_array"})
+
+
 def _top_level_type(stream: IO[bytes]) -> str | None:
     """The document's top-level ``type`` (a Bundle's type), wherever it is; the stream is rewound."""
     if not (hasattr(stream, "seekable") and stream.seekable()):
         return None
     start = stream.tell()
     found: str | None = None
+    depth, key = 0, None
     try:
-        for prefix, event, value in ijson.parse(stream):
-            if prefix == "type" and event == "string":
+        for event, value in ijson.basic_parse(stream):
+            if event in _OPEN:
+                depth += 1
+            elif event in _CLOSE:
+                depth -= 1
+            elif depth == 1 and event == "map_key":
+                key = value
+            elif depth == 1 and key == "type" and event == "string":
                 found = value
+                break
+            if depth > MAX_DEPTH:
                 break
     except ijson.common.IncompleteJSONError:
         pass  # the main pass reports the syntax error with its position
@@ -64,29 +80,68 @@ def _top_level_type(stream: IO[bytes]) -> str | None:
 
 
 def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
-    """A FHIR JSON document: a Bundle (streamed entry by entry) or one resource."""
+    """A FHIR JSON document: a Bundle (streamed entry by entry) or one resource.
+
+    Nesting is bounded (an entry deeper than ``MAX_DEPTH`` is refused with its pointer, and the
+    next entry is read); an entry that is not an object is a finding, never dropped.
+    """
     bundle_type = _top_level_type(stream)
+    depth = 0
+    key: str | None = None
+    in_entries = False
+    index = -1
+    top_type: str | None = None
+    inside = 0  # depth within the current entry (0: not in one)
+    builder: Any = None
+    refused: str | None = None
     try:
-        events = ijson.parse(stream, use_float=True)
-        builder: Any = None
-        depth_prefix = ""
-        index = -1
-        top_type: str | None = None
-        for prefix, event, value in events:
-            if prefix == "resourceType" and event == "string":
-                top_type = value
-            if prefix == "entry.item" and event == "start_map":
-                index += 1
-                builder = ijson.ObjectBuilder()
-                depth_prefix = prefix
-            if builder is not None:
-                builder.event(event, value)
-                if prefix == depth_prefix and event == "end_map":
-                    yield from _entry(builder.value, name, index, bundle_type)
-                    builder = None
+        for event, value in ijson.basic_parse(stream, use_float=True):
+            if inside:
+                inside += 1 if event in _OPEN else -1 if event in _CLOSE else 0
+                if builder is not None:
+                    if inside > MAX_DEPTH:
+                        builder, refused = None, f"Bundle entry nests deeper than {MAX_DEPTH} levels"
+                    else:
+                        builder.event(event, value)
+                if inside == 0:
+                    if builder is not None:
+                        yield from _entry(builder.value, name, index, bundle_type)
+                    else:
+                        yield ReadError(Location(name, pointer=f"/entry/{index}"), refused or "unreadable entry")
+                    builder, refused = None, None
                 continue
-            if prefix == "" and event == "end_map":
-                break
+            if in_entries and depth == 2 and event not in _CLOSE:
+                index += 1
+                if index >= MAX_ENTRIES:
+                    yield ReadError(Location(name), f"the Bundle has more than {MAX_ENTRIES:,} entries; "
+                                                    "the rest are not read")
+                    return
+                if event == "start_map":
+                    builder, inside = ijson.ObjectBuilder(), 1
+                    builder.event(event, value)
+                elif event == "start_array":
+                    builder, inside, refused = None, 1, "Bundle entry is an array, not an object"
+                else:
+                    yield ReadError(Location(name, pointer=f"/entry/{index}"),
+                                    f"Bundle entry is a {event}, not an object")
+                continue
+            if event in _OPEN:
+                depth += 1
+                if depth == 2 and key == "entry" and event == "start_array":
+                    in_entries = True
+                if depth > MAX_DEPTH:
+                    yield ReadError(Location(name), f"the document nests deeper than {MAX_DEPTH} levels")
+                    return
+            elif event in _CLOSE:
+                depth -= 1
+                if depth == 1:
+                    in_entries = False
+                if depth == 0:
+                    break
+            elif depth == 1 and event == "map_key":
+                key = value
+            elif depth == 1 and key == "resourceType" and event == "string":
+                top_type = value
     except ijson.common.IncompleteJSONError as exc:
         yield ReadError(Location(name), f"file is not valid JSON: {exc}")
         return
@@ -101,7 +156,13 @@ def _single(stream: IO[bytes], name: str, top_type: str | None) -> Iterator[Item
     if not hasattr(stream, "seek"):
         yield ReadError(Location(name), "cannot re-read a non-seekable JSON stream")
         return
+    stream.seek(0, 2)
+    size = stream.tell()
     stream.seek(0)
+    if size > MAX_SINGLE_BYTES:
+        yield ReadError(Location(name), f"a single JSON resource of {size:,} bytes is larger than the "
+                                        f"{MAX_SINGLE_BYTES:,} read whole; export it as NDJSON")
+        return
     try:
         value = orjson.loads(stream.read())
     except orjson.JSONDecodeError as exc:
