@@ -251,3 +251,41 @@ def test_control_characters_leave_junit_and_html_valid(tmp_path: Path) -> None:
     assert "\\x01" in etree.tostring(junit, encoding="unicode")
     html = (result["out"] / "report.html").read_text(encoding="utf-8")
     assert "\u0001" not in html and "\\x01" in html
+
+
+def test_a_huge_number_in_a_bundle_loses_only_its_entry(tmp_path: Path) -> None:
+    entries = [{"resource": {**GOOD, "id": "first"}},
+               {"resource": {"resourceType": "Observation", "id": "big", "status": "final", "code": {"text": "x"},
+                             "valueQuantity": {"value": 1}}},
+               {"resource": {**GOOD, "id": "last"}}]
+    text = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entries})
+    path = tmp_path / "numbers.json"
+    path.write_text(text.replace('"value": 1}', '"value": 1e999999}'), encoding="utf-8")
+    result = _run(tmp_path, path)
+    _bounded(result)
+    assert [(f["location"], f["message"]) for f in _read_findings(result["report"])] == [
+        ("numbers.json#/entry/1", "a number in this entry is too large for FHIR (beyond 1e308)")]
+    assert result["report"]["run"]["resource_counts"] == {"Patient": 2}
+
+
+def test_a_json_syntax_error_names_the_entry_and_quotes_no_data(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    path.write_text('{"resourceType":"Bundle","type":"collection","entry":[{"resource":'
+                    '{"resourceType":"Patient","name":[{"family":"Smith-Jones" "given"}]}}]}', encoding="utf-8")
+    result = _run(tmp_path, path)
+    _bounded(result)
+    found = _read_findings(result["report"])
+    assert found[0]["location"] == "broken.json#/entry/0"
+    assert "Smith-Jones" not in json.dumps(result["report"])
+
+
+def test_an_overlong_ndjson_line_is_refused_and_the_next_line_read(tmp_path: Path) -> None:
+    path = tmp_path / "long.ndjson"
+    with path.open("wb") as f:
+        f.write(b'{"resourceType":"Patient","id":"x","text":{"div":"' + b"a" * (70 * 1024 * 1024) + b'"}}\n')
+        f.write((json.dumps(GOOD) + "\n").encode())
+    result = _run(tmp_path, path)
+    _bounded(result)
+    assert [(f["location"], f["message"]) for f in _read_findings(result["report"])] == [
+        ("long.ndjson:1", "line is longer than 67,108,864 bytes: not read")]
+    assert result["report"]["run"]["resources_read"] == 1

@@ -6,7 +6,10 @@ Each reader takes a binary stream and a display name and yields ``Located`` reso
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import IO, Any
 
 import ijson
@@ -29,15 +32,37 @@ def _resource_error(value: Any) -> str | None:
     return None
 
 
+MAX_LINE_BYTES = 64 * 1024 * 1024  # one NDJSON line (one resource)
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[bytes | None, int]]:
+    """Each line with its number; a line longer than the bound is skipped (None), never held whole."""
+    lineno = 0
+    while True:
+        raw = stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            return
+        lineno += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while raw and not raw.endswith(b"\n"):  # drop the rest of the line, a piece at a time
+                raw = stream.readline(MAX_LINE_BYTES)
+            yield None, lineno
+            continue
+        yield raw, lineno
+
+
 def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
     """One resource per line; blank lines are allowed and skipped."""
-    for lineno, raw in enumerate(stream, 1):
+    for raw, lineno in _lines(stream):
+        if raw is None:
+            yield ReadError(Location(name, lineno), f"line is longer than {MAX_LINE_BYTES:,} bytes: not read")
+            continue
         if not raw.strip():
             continue
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            yield ReadError(Location(name, lineno), f"line is not valid JSON: {exc}")
+            yield ReadError(Location(name, lineno), f"line is not valid JSON: {_parse_problem(exc)}")
             continue
         problem = _resource_error(value)
         if problem:
@@ -79,12 +104,54 @@ def _top_level_type(stream: IO[bytes]) -> str | None:
     return found
 
 
+def _parse_problem(exc: Exception) -> str:
+    """The parser's complaint without the input text it quotes (which may be patient data)."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
     """A FHIR JSON document: a Bundle (streamed entry by entry) or one resource.
 
     Nesting is bounded (an entry deeper than ``MAX_DEPTH`` is refused with its pointer, and the
-    next entry is read); an entry that is not an object is a finding, never dropped.
+    next entry is read); an entry that is not an object is a finding, never dropped. A number
+    too large for the fast parser is read again by ijson's pure-Python backend, so the rest of
+    the Bundle is not lost.
     """
+    done = -1
+    for backend in (None, "python"):
+        retry = False
+        for item in _read_json(stream, name, backend, done):
+            if isinstance(item, _Overflow):
+                if not (hasattr(stream, "seekable") and stream.seekable()):
+                    yield ReadError(Location(name, pointer=item.pointer), f"file is not valid JSON: {item.problem}")
+                    return
+                done, retry = item.done, True
+                stream.seek(0)
+                break
+            yield item
+        if not retry:
+            return
+
+
+def _number(value: Decimal) -> int | float | None:
+    """A number from the pure-Python parser as JSON readers give it; None if no float can hold it."""
+    if value == value.to_integral_value() and abs(value) < 2**63:
+        return int(value)
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Overflow:
+    """The fast parser met a number it cannot hold, after ``done`` entries were given."""
+
+    done: int
+    pointer: str | None
+    problem: str
+
+
+def _read_json(stream: IO[bytes], name: str, backend: str | None, skip: int) -> Iterator[Item | _Overflow]:
+    parse = ijson.get_backend(backend).basic_parse if backend else ijson.basic_parse
     bundle_type = _top_level_type(stream)
     depth = 0
     key: str | None = None
@@ -95,7 +162,12 @@ def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
     builder: Any = None
     refused: str | None = None
     try:
-        for event, value in ijson.basic_parse(stream, use_float=True):
+        for event, raw_value in parse(stream, use_float=backend is None):
+            value = raw_value
+            if event == "number" and isinstance(raw_value, Decimal):
+                value = _number(raw_value)
+                if value is None and inside and builder is not None:
+                    builder, refused = None, "a number in this entry is too large for FHIR (beyond 1e308)"
             if inside:
                 inside += 1 if event in _OPEN else -1 if event in _CLOSE else 0
                 if builder is not None:
@@ -104,7 +176,9 @@ def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
                     else:
                         builder.event(event, value)
                 if inside == 0:
-                    if builder is not None:
+                    if index <= skip:
+                        pass  # given already, before the fast parser gave up on a number
+                    elif builder is not None:
                         yield from _entry(builder.value, name, index, bundle_type)
                     else:
                         yield ReadError(Location(name, pointer=f"/entry/{index}"), refused or "unreadable entry")
@@ -121,7 +195,7 @@ def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
                     builder.event(event, value)
                 elif event == "start_array":
                     builder, inside, refused = None, 1, "Bundle entry is an array, not an object"
-                else:
+                elif index > skip:
                     yield ReadError(Location(name, pointer=f"/entry/{index}"),
                                     f"Bundle entry is a {event}, not an object")
                 continue
@@ -142,8 +216,14 @@ def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
                 key = value
             elif depth == 1 and key == "resourceType" and event == "string":
                 top_type = value
-    except ijson.common.IncompleteJSONError as exc:
-        yield ReadError(Location(name), f"file is not valid JSON: {exc}")
+    except ijson.common.JSONError as exc:
+        problem = _parse_problem(exc)
+        pointer = f"/entry/{index}" if inside else None
+        if "overflow" in problem and backend is None:
+            yield _Overflow(index - 1 if inside else index, pointer, problem)
+            return
+        where = f" in entry {index}" if inside else ""
+        yield ReadError(Location(name, pointer=pointer), f"file is not valid JSON{where}: {problem}")
         return
     if index >= 0 and top_type not in (None, "Bundle"):
         yield ReadError(Location(name), f"'entry' found in a {top_type}, which is not a Bundle")
