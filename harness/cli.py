@@ -355,11 +355,12 @@ def fuzz_export_command(
     command: Annotated[str, typer.Argument(
         help="the supplier's import-then-export command, with {input} and {output} directories")],
     suite: Annotated[str, typer.Option("--suite")] = "asl-dscr-core",
-    examples: Annotated[int, typer.Option("--examples")] = 10,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    examples: Annotated[int, typer.Option("--examples", min=1, max=100_000)] = 10,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
     keep: Annotated[Path, typer.Option("--keep", help="where to write a failing dataset")] = Path(
         "reports/out/fuzz-counterexample"),
-    timeout: Annotated[float, typer.Option("--timeout", help="seconds per command run")] = 60.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=24 * 3600,
+                                           help="seconds per command run")] = 60.0,
     shrink: Annotated[bool, typer.Option(
         "--shrink/--no-shrink", help="shrink a failure to a minimal dataset (slow with slow exporters)")] = True,
 ) -> None:
@@ -381,8 +382,8 @@ def fuzz_export_command(
 
 @reference_app.command("serve")
 def reference_serve(
-    port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1 (0: any free port)")] = 8080,
-    residents: Annotated[int, typer.Option("--residents")] = 12,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port on 127.0.0.1 (0: any free port)")] = 8080,
+    residents: Annotated[int, typer.Option("--residents", min=1, max=1_000_000)] = 12,
     defect: Annotated[list[str] | None, typer.Option("--defect", help="defect switch (repeatable)")] = None,
     url_file: Annotated[Path | None, typer.Option("--url-file", help="write the base URL here once listening")] = None,
 ) -> None:

@@ -289,3 +289,18 @@ def test_an_overlong_ndjson_line_is_refused_and_the_next_line_read(tmp_path: Pat
     assert [(f["location"], f["message"]) for f in _read_findings(result["report"])] == [
         ("long.ndjson:1", "line is longer than 67,108,864 bytes: not read")]
     assert result["report"]["run"]["resources_read"] == 1
+
+
+def test_xml_entities_in_a_package_are_never_expanded(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-VALUE", encoding="utf-8")
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "vs.xml").write_text(f"""<?xml version="1.0"?>
+<!DOCTYPE ValueSet [<!ENTITY secret SYSTEM "file://{secret}">]>
+<ValueSet xmlns="http://hl7.org/fhir"><url value="http://example.org/vs"/><name value="&secret;"/></ValueSet>
+""", encoding="utf-8")
+    result = _run(tmp_path, _good_file(tmp_path), extra=("--package-dir", str(package)))
+    _bounded(result)
+    assert result["code"] == 2
+    assert "vs.xml" in result["output"] and "TOP-SECRET-VALUE" not in result["output"]

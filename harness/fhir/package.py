@@ -17,6 +17,8 @@ from harness.errors import ConfigurationError, Problem
 from harness.fhir.xml import XmlConversionError, resource_to_json
 
 _F = "{http://hl7.org/fhir}"
+# Package files are read like any input: no entities, no DTDs, nothing fetched.
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def read_resource(path: Path, types: frozenset[str]) -> dict[str, Any] | None:
@@ -26,10 +28,11 @@ def read_resource(path: Path, types: frozenset[str]) -> dict[str, Any] | None:
             data = orjson.loads(path.read_bytes())
         else:
             with path.open("rb") as f:
-                _, root = next(etree.iterparse(f, events=("start",)))
+                _, root = next(etree.iterparse(f, events=("start",), resolve_entities=False, no_network=True,
+                                               load_dtd=False, huge_tree=False))
                 if root.tag.removeprefix(_F) not in types:
                     return None
-            data = resource_to_json(etree.parse(str(path)).getroot())
+            data = resource_to_json(etree.parse(str(path), _PARSER).getroot())
     except (orjson.JSONDecodeError, etree.XMLSyntaxError, XmlConversionError, StopIteration) as exc:
         raise ConfigurationError(Problem(f"cannot read package file: {exc}", str(path))) from None
     return data if isinstance(data, dict) and data.get("resourceType") in types else None
