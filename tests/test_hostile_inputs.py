@@ -70,6 +70,7 @@ def test_a_bundle_entry_nested_100000_levels_is_refused_and_the_next_entry_read(
     assert [(f["location"], f["message"]) for f in found] == [
         ("deep.json#/entry/0", "Bundle entry nests deeper than 128 levels")]
     assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
 
 
 def test_a_single_document_nested_100000_levels_is_a_finding(tmp_path: Path) -> None:
@@ -95,6 +96,7 @@ def test_bundle_entries_that_are_not_objects_are_findings(tmp_path: Path) -> Non
         ("bundle.json#/entry/4", "Bundle entry is a null, not an object"),
     ]
     assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> None:
@@ -126,6 +128,7 @@ def test_zip_members_that_inflate_too_far_are_refused_and_the_rest_read(tmp_path
     assert [f["location"] for f in found] == ["bomb.zip!/a-bomb.ndjson"]
     assert "inflates more than 200 times its compressed size" in found[0]["message"]
     assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
 
 
 def test_encrypted_corrupt_and_unsupported_zip_members_are_findings(tmp_path: Path) -> None:
@@ -150,6 +153,7 @@ def test_encrypted_corrupt_and_unsupported_zip_members_are_findings(tmp_path: Pa
     assert "compression" in found["odd.zip!/odd.ndjson"]
     assert "odd.zip!/z-corrupt.ndjson" in found
     assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
 
 
 @pytest.mark.parametrize("value", ["abc", "Infinity", "1e999999999", "NaN"])
@@ -167,6 +171,7 @@ def test_xml_decimals_that_are_not_decimals_are_findings(tmp_path: Path, value: 
     assert len(found) == 1 and found[0]["location"].startswith("obs.xml:")
     assert "is not a valid decimal" in found[0]["message"] or "outside the range" in found[0]["message"]
     assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
 
 
 def _pack(folder: Path, body: str) -> Path:
@@ -266,6 +271,7 @@ def test_a_huge_number_in_a_bundle_loses_only_its_entry(tmp_path: Path) -> None:
     assert [(f["location"], f["message"]) for f in _read_findings(result["report"])] == [
         ("numbers.json#/entry/1", "a number in this entry is too large for FHIR (beyond 1e308)")]
     assert result["report"]["run"]["resource_counts"] == {"Patient": 2}
+    assert result["code"] == 1
 
 
 def test_a_json_syntax_error_names_the_entry_and_quotes_no_data(tmp_path: Path) -> None:
@@ -277,6 +283,7 @@ def test_a_json_syntax_error_names_the_entry_and_quotes_no_data(tmp_path: Path) 
     found = _read_findings(result["report"])
     assert found[0]["location"] == "broken.json#/entry/0"
     assert "Smith-Jones" not in json.dumps(result["report"])
+    assert result["code"] == 3  # nothing readable
 
 
 def test_an_overlong_ndjson_line_is_refused_and_the_next_line_read(tmp_path: Path) -> None:
@@ -289,6 +296,20 @@ def test_an_overlong_ndjson_line_is_refused_and_the_next_line_read(tmp_path: Pat
     assert [(f["location"], f["message"]) for f in _read_findings(result["report"])] == [
         ("long.ndjson:1", "line is longer than 67,108,864 bytes: not read")]
     assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
+
+
+def test_an_overlong_string_in_a_bundle_loses_only_its_entry(tmp_path: Path) -> None:
+    path = tmp_path / "strings.json"
+    path.write_text('{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Binary",'
+                    '"contentType":"text/plain","data":"' + "A" * (17 * 1024 * 1024) + '"}},'
+                    + json.dumps({"resource": GOOD}) + "]}", encoding="utf-8")
+    result = _run(tmp_path, path)
+    _bounded(result)
+    assert [(f["location"], f["message"]) for f in _read_findings(result["report"])] == [
+        ("strings.json#/entry/0", "a string in this entry is longer than 16,777,216 characters")]
+    assert result["report"]["run"]["resources_read"] == 1
+    assert result["code"] == 1
 
 
 def test_xml_entities_in_a_package_are_never_expanded(tmp_path: Path) -> None:

@@ -73,6 +73,7 @@ def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
 
 MAX_DEPTH = 128  # nesting of objects and arrays in one resource (FHIR needs far fewer)
 MAX_ENTRIES = 10_000_000  # entries read from one Bundle
+MAX_STRING_CHARS = 16 * 1024 * 1024  # one string value (FHIR itself allows 1 MB; attachments are base64)
 MAX_SINGLE_BYTES = 512 * 1024 * 1024  # a JSON file that is one resource, read whole
 _OPEN = frozenset({"start_map", "start_array"})
 _CLOSE = frozenset({"end_map", "end_array"})
@@ -164,6 +165,8 @@ def _read_json(stream: IO[bytes], name: str, backend: str | None, skip: int) -> 
     try:
         for event, raw_value in parse(stream, use_float=backend is None):
             value = raw_value
+            if event == "string" and len(raw_value) > MAX_STRING_CHARS and inside and builder is not None:
+                builder, refused = None, f"a string in this entry is longer than {MAX_STRING_CHARS:,} characters"
             if event == "number" and isinstance(raw_value, Decimal):
                 value = _number(raw_value)
                 if value is None and inside and builder is not None:
