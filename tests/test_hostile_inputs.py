@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
+from tests.helpers import rule_yaml
+
 GOOD = {"resourceType": "Patient", "id": "good", "gender": "female",
         "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div>'}}
 MAX_SECONDS = 60.0
@@ -198,23 +200,10 @@ def test_a_recursive_yaml_alias_is_refused(tmp_path: Path) -> None:
     assert "hostile.yaml:1" in result["output"] and "recursive alias" in result["output"]
 
 
-PATTERN_PACK = """pack: test.hostile
-title: Hostile patterns
-version: 1.0.0
-standards: [{{id: T, title: Test, version: '1'}}]
-rules:
-  - id: T-REGEX-001
-    title: names match
-    level: MUST
-    standard: T
-    clause: c
-    applies_to: [export]
-    effective_from: 2020-01-01
-    resource: Patient
-    select: name.family
-    check: {{kind: pattern, regex: '{regex}'}}
-    remediation: r
-"""
+def _pattern_pack(regex: str) -> str:
+    rule = rule_yaml("T-REGEX-001", select="name.family", check=f"{{kind: pattern, regex: '{regex}'}}")
+    return ("pack: test.hostile\ntitle: Hostile patterns\nversion: 1.0.0\n"
+            "standards: [{id: T, title: Test, version: '1'}]\nrules:\n" + rule)
 SUITE = """suite: hostile
 title: Hostile
 version: 0.1.0
@@ -226,7 +215,7 @@ policy: {blocking_levels: [MUST], warning_levels: [SHOULD]}
 
 
 def test_a_catastrophic_pattern_runs_in_linear_time(tmp_path: Path) -> None:
-    packs = _pack(tmp_path / "packs", PATTERN_PACK.format(regex="(a+)+b"))
+    packs = _pack(tmp_path / "packs", _pattern_pack("(a+)+b"))
     (tmp_path / "suite.yaml").write_text(SUITE, encoding="utf-8")
     patient = {**GOOD, "name": [{"family": "a" * 100_000}]}
     export = tmp_path / "long.ndjson"
@@ -238,7 +227,7 @@ def test_a_catastrophic_pattern_runs_in_linear_time(tmp_path: Path) -> None:
 
 
 def test_a_pattern_that_needs_backtracking_is_refused_at_lint(tmp_path: Path) -> None:
-    packs = _pack(tmp_path / "packs", PATTERN_PACK.format(regex="(a)\\1"))
+    packs = _pack(tmp_path / "packs", _pattern_pack("(a)\\1"))
     proc = subprocess.run([sys.executable, "-m", "harness", "packs", "lint", str(packs)], capture_output=True,
                           text=True, timeout=60, check=False)
     assert proc.returncode == 2
