@@ -16,6 +16,7 @@ package is listed as not evaluated.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,15 +25,24 @@ from harness.fhir.profiles import ProfileError, check_profile, profile_for
 from harness.fhir.validator import FAMILIES, Outcome, validate
 from harness.results import NOT_EVALUATED, Issue
 
-_last: list[Any] = [None, None]  # [resource, outcome]: the memo of the resource being checked
+
+class _Memo(threading.local):
+    """The resource being checked and its outcome, per thread (runs in threads never share it)."""
+
+    resource: Any = None
+    outcome: Any = None
+
+
+_memo = _Memo()
 
 
 def outcome_of(resource: dict[str, Any]) -> Outcome:
     """The validator's outcome for this resource, walked once however many rules ask."""
-    if _last[0] is not resource:
-        _last[1] = validate(resource)
-        _last[0] = resource
-    result: Outcome = _last[1]
+    memo = _memo
+    if memo.resource is not resource:
+        memo.outcome = validate(resource)
+        memo.resource = resource
+    result: Outcome = memo.outcome
     return result
 
 
