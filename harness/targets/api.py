@@ -86,13 +86,21 @@ class ApiTarget:
             yield from self.items_for_type(rtype)
 
     def items_for_type(self, rtype: str) -> Iterator[Located | ReadError]:
-        """Every resource a search of one type returns, page by page."""
+        """Every resource a search of one type returns, page by page.
+
+        A harvest that cannot be complete is a read error, so the run cannot pass on it: pages
+        that repeat a resource, a page larger than the ``_count`` asked for (FHIR R4 search:
+        servers SHALL NOT return more), a ``total`` the pages do not reach, a ``next`` link loop.
+        """
         url: str | None = f"{rtype}?_count={PAGE_SIZE}"
         pages = 0
         seen_urls: set[str] = set()
+        ids: set[str] = set()
+        total: int | None = None
+        oversized = False
         while url and pages < self.client.config.page_limit:
             if url in seen_urls:
-                yield ReadError(Location(request=url), "paging loops back to a page already read")
+                yield ReadError(Location(request=url), "harvest incomplete: paging loops back to a page already read")
                 return
             seen_urls.add(url)
             result = self.client.request("GET", url)
@@ -109,19 +117,39 @@ class ApiTarget:
                 yield ReadError(Location(request=result.where), f"search for {rtype} failed: {problem}")
                 return
             bundle = result.json
-            for i, entry in enumerate(bundle.get("entry", [])):
+            if total is None and isinstance(bundle.get("total"), int):
+                total = bundle["total"]
+            entries = bundle.get("entry", []) if isinstance(bundle.get("entry"), list) else []
+            matches = [e for e in entries if not isinstance(e, dict)
+                       or (e.get("search") or {}).get("mode", "match") == "match"]
+            if len(matches) > PAGE_SIZE and not oversized:
+                oversized = True
+                yield ReadError(Location(request=result.where),
+                                f"harvest incomplete: a page of {rtype} held {len(matches)} matches, more than the "
+                                f"_count of {PAGE_SIZE} asked for (servers SHALL NOT return more)")
+            for i, entry in enumerate(entries):
                 resource = entry.get("resource") if isinstance(entry, dict) else None
                 location = Location(request=result.where, pointer=f"/entry/{i}/resource")
                 if not isinstance(resource, dict) or not resource.get("resourceType"):
                     yield ReadError(location, "Bundle entry has no resource")
                     continue
-                if entry.get("search", {}).get("mode", "match") != "match":
+                if (entry.get("search") or {}).get("mode", "match") != "match":
                     continue
+                rid = resource.get("id")
+                if isinstance(rid, str):
+                    if rid in ids:
+                        yield ReadError(location, f"harvest incomplete: {rtype}/{rid} came back on more than one "
+                                                  "page (the server repeats resources, so others may be missing)")
+                        continue
+                    ids.add(rid)
                 full = entry.get("fullUrl")
                 yield Located(resource, location, full if isinstance(full, str) else None)
             url = next((link.get("url") for link in bundle.get("link", []) if link.get("relation") == "next"), None)
         if url:
             yield ReadError(Location(request=url), f"stopped after {pages} pages of {rtype} (page limit)")
+        elif total is not None and len(ids) < total:
+            yield ReadError(Location(request=f"{rtype}?_count={PAGE_SIZE}"),
+                            f"harvest incomplete: Bundle.total says {total} {rtype}, the pages held {len(ids)}")
 
     def inputs(self) -> list[InputFile]:
         return [InputFile(self.client.evidence.redactor.url(self.client.base), self._metadata_hash,
