@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 
 import jsonschema
 import pytest
+from lxml import etree
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -73,6 +74,8 @@ def test_fail_exit_one_with_findings_and_junit(broken_export: Path, tmp_path: Pa
     assert by_rule["NHSNO-CHK-001"]["resource_id"] == "resident-0002"
     assert by_rule["HARNESS-READ-001"]["location"] == f"export/Observation.ndjson:{_bad_line(broken_export)}"
     assert by_rule["HARNESS-READ-001"]["kind"] == "error"
+    junit_schema = etree.XMLSchema(etree.parse(str(ROOT / "reports" / "junit.xsd")))
+    junit_schema.assertValid(etree.parse(str(tmp_path / "junit.xml")))
     cases = {c.get("name", "").split(":")[0]: c for c in ET.parse(tmp_path / "junit.xml").getroot().iter("testcase")}
     assert cases["NHSNO-CHK-001"].find("failure") is not None
     assert cases["HARNESS-READ-001"].find("error") is not None

@@ -23,6 +23,7 @@ from tests.helpers import rule_yaml
 
 GOOD = {"resourceType": "Patient", "id": "good", "gender": "female",
         "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"><p>x</p></div>'}}
+JUNIT_SCHEMA = etree.XMLSchema(etree.parse(str(Path(__file__).parents[1] / "reports" / "junit.xsd")))
 MAX_SECONDS = 60.0
 MAX_RSS_MB = 600.0
 
@@ -242,6 +243,7 @@ def test_control_characters_leave_junit_and_html_valid(tmp_path: Path) -> None:
     _bounded(result)
     assert result["code"] == 1
     junit = etree.fromstring((result["out"] / "junit.xml").read_bytes())  # raises on invalid XML
+    JUNIT_SCHEMA.assertValid(junit)
     assert "\\x01" in etree.tostring(junit, encoding="unicode")
     html = (result["out"] / "report.html").read_text(encoding="utf-8")
     assert "\u0001" not in html and "\\x01" in html
