@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
+from harness.fhir.extensions import check_extension
 from harness.fhir.invariants import Invariant, compile_invariant, holds
 from harness.fhir.model import VALUESETS_PATH, ElementInfo, r4
 from harness.fhir.paths import Path
@@ -326,7 +327,7 @@ def post_complex(value: dict[str, Any], slot: Slot, path: Path, ctx: _Ctx, where
                  invariants: bool = True) -> None:
     """The checks of a complex value after its walk: extension use, system URIs, binding, reference, constraints."""
     if slot.info.type == "Extension":
-        _check_extension(value, where, path, ctx)
+        check_extension(value, where, path, ctx.out, str(ctx.resource.get("resourceType")))
     if slot.info.type in _SYSTEMS:
         system = value.get("system")
         if isinstance(system, str) and system and ":" not in system:
@@ -497,51 +498,3 @@ def _companion_item(item: Any, state: Node, path: Path, ctx: _Ctx, where: tuple[
         ctx.out.add("structure", "primitive extension companion must be an object", path, "structure")
         return
     state.walk(item, path, False, ctx, where)
-
-
-# --- extensions ----------------------------------------------------------------------------
-
-def _context_allows(context: list[str], where: tuple[str, ...], root_type: str) -> bool:
-    for expr in context:
-        if expr in ("*", "Element") or expr in where:
-            return True
-        if expr in ("Resource", "DomainResource") and where[0] == root_type:
-            return True
-        if any(w.endswith("." + expr) or w.split(".", 1)[-1] == expr for w in where):
-            return True
-    return False
-
-
-def _check_extension(ext: dict[str, Any], where: tuple[str, ...], path: Path, ctx: _Ctx) -> None:
-    """An extension the R4 definitions define: used where it may be, with a value of an allowed type."""
-    url = ext.get("url")
-    if not isinstance(url, str):
-        return
-    if "|" in url:
-        ctx.out.add("structure", f"an extension URL must not carry a version: '{url}'", (path, "url", None), "value")
-        return
-    definition = r4().extensions.get(url)
-    if definition is None:
-        return  # not an R4 core extension: a package or profile defines it
-    plain = tuple(w for w in where if w)
-    if not _context_allows(definition["context"], plain, str(ctx.resource.get("resourceType"))):
-        allowed = ", ".join(definition["context"])
-        ctx.out.add("structure", f"the extension {url} is not allowed here (allowed on: {allowed}; "
-                                 f"this element is {plain[0]})", path, "structure")
-    values = [k for k in ext if k.startswith("value")]
-    allowed_types = definition["value"]
-    if values and not allowed_types:
-        ctx.out.add("structure", f"the extension {url} is complex: it must not have a value", path, "structure")
-    elif values:
-        vtype = node(("Extension", "")).slots.get(values[0])
-        if vtype is not None and vtype.info.type not in allowed_types:
-            ctx.out.add("structure", f"the extension {url} allows values of type {', '.join(allowed_types)}, "
-                                     f"not {vtype.info.type}", (path, values[0], None), "structure")
-    parts = definition["parts"]
-    if parts:
-        parts_given = ext.get("extension")
-        given = [e.get("url") for e in parts_given if isinstance(e, dict)] if isinstance(parts_given, list) else []
-        for part, (low, _high) in parts.items():
-            if low and part not in given:
-                ctx.out.add("cardinality", f"the extension {url} requires its part '{part}', which is missing",
-                            path, "required")
