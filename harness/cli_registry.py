@@ -8,21 +8,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 from rich.markup import escape
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from harness.registry.service import Registry
+
 from harness.cli_common import EXIT_FAIL, EXIT_PASS, config_error, err, make_target, out, parse_date
 from harness.errors import ConfigurationError
-from harness.registry.assured_list import forecast, publish
-from harness.registry.service import Registry, read_report
-from harness.reports.bundle import build_bundle, verify_bundle
 from harness.reports.canonical import dumps
-from harness.reports.html import render_html
-from harness.reports.signing import generate_keys, load_private_key, load_public_key, sign_document, verify_document
 from harness.runner import assess, write_reports
 from harness.suites import Catalogue
 from harness.targets.http_client import ClientConfig, secret_from_env
@@ -49,7 +48,45 @@ list_app = typer.Typer(no_args_is_help=True, help="The Assured Solutions List.")
 
 
 def _registry(db: str | None, store: Path | None = None, actor: str | None = None) -> Registry:
+    from harness.registry.service import Registry  # noqa: PLC0415 - SQLAlchemy loads only for registry commands
+
     return Registry.open(db, store, actor)
+
+
+def _read_report(path: Path) -> Any:
+    from harness.registry.service import read_report  # noqa: PLC0415 - see _registry
+
+    return read_report(path)
+
+
+def _signing() -> ModuleType:
+    """The signing module (cryptography), loaded only by the commands that sign or verify."""
+    from harness.reports import signing  # noqa: PLC0415 - see the docstring
+
+    return signing
+
+
+def _private_key(path: Path | None) -> Any:
+    """The assurance team's signing key, if one is given."""
+    return _signing().load_private_key(path) if path else None
+
+
+def _html() -> ModuleType:
+    from harness.reports import html  # noqa: PLC0415 - Jinja2 loads only when HTML is written
+
+    return html
+
+
+def _bundles() -> ModuleType:
+    from harness.reports import bundle  # noqa: PLC0415 - loaded by the evidence-bundle commands only
+
+    return bundle
+
+
+def _assured() -> ModuleType:
+    from harness.registry import assured_list  # noqa: PLC0415 - SQLAlchemy loads only for registry commands
+
+    return assured_list
 
 
 def _required_date(value: str, option: str) -> dt.date:
@@ -68,7 +105,7 @@ def keys_generate(
 ) -> None:
     """Generate an Ed25519 key pair; the private key is written with mode 0600."""
     try:
-        pair = generate_keys(out_dir, name)
+        pair = _signing().generate_keys(out_dir, name)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"private key {pair.private} (keep it off shared disks; never commit it)\n"
@@ -87,14 +124,14 @@ def sign_command(
     """Sign report.json in place (RFC 8785 + Ed25519) and re-render report.html beside it."""
     try:
         report_path = _report_file(path)
-        _, report = read_report(report_path)
-        signed = sign_document(report, load_private_key(signing_key), signer)
+        _, report = _read_report(report_path)
+        signed = _signing().sign_document(report, _signing().load_private_key(signing_key), signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     report_path.write_bytes(dumps(signed))
     html = report_path.with_name("report.html")
     if html.exists():
-        html.write_bytes(render_html(signed))
+        html.write_bytes(_html().render_html(signed))
     out.print(f"signed {report_path} with key {signed['signature']['key_id']}", highlight=False)
 
 
@@ -104,7 +141,7 @@ def verify_command(
 ) -> None:
     """Check a signed report or evidence bundle offline; name everything that does not match."""
     try:
-        key = load_public_key(public_key)
+        key = _signing().load_public_key(public_key)
         targets = sorted(path.glob("*.zip")) if path.is_dir() else []
         if not path.is_dir() or (path / "report.json").exists():
             targets.insert(0, _report_file(path))
@@ -113,10 +150,10 @@ def verify_command(
         failed = False
         for target in targets:
             if target.suffix == ".zip":
-                problems = verify_bundle(target, key)
+                problems = _bundles().verify_bundle(target, key)
             else:
                 try:
-                    problems = verify_document(orjson.loads(target.read_bytes()), key)
+                    problems = _signing().verify_document(orjson.loads(target.read_bytes()), key)
                 except (OSError, orjson.JSONDecodeError) as exc:
                     problems = [f"cannot read it as JSON ({exc})"]
             failed |= bool(problems)
@@ -138,7 +175,7 @@ def bundle_command(
 ) -> None:
     """Zip a run's reports and evidence with a SHA-256 manifest (signed when a key is given)."""
     try:
-        manifest = build_bundle(report_dir, out_path, key=load_private_key(signing_key) if signing_key else None,
+        manifest = _bundles().build_bundle(report_dir, out_path, key=_private_key(signing_key),
                                 signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
@@ -265,7 +302,7 @@ def round_submit(
         with _registry(db, store, actor) as registry:
             sub = registry.submit(
                 round_id, supplier, report_dir, solution=solution, solution_version=solution_version,
-                key=load_private_key(signing_key) if signing_key else None, signer=signer)
+                key=_private_key(signing_key), signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"submission {sub.id}: {sub.outcome}, report sha256 {sub.report_sha256}, evidence {sub.evidence_path}",
@@ -309,7 +346,7 @@ def round_run(
             run_dir = out_dir or Path("build") / "rounds" / round_id / f"{supplier}-{stamp}"
             write_reports(assessment, run_dir, ["json", "junit", "html"])
             sub = registry.submit(round_id, supplier, run_dir, solution=solution, solution_version=solution_version,
-                                  key=load_private_key(signing_key) if signing_key else None, signer=signer)
+                                  key=_private_key(signing_key), signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"run {run_dir}: {assessment.decision.outcome}; submission {sub.id} recorded", highlight=False)
@@ -332,13 +369,13 @@ def round_decide(
         with _registry(db, actor=actor) as registry:
             row, report = registry.decide(
                 round_id, supplier, solution=solution, solution_version=solution_version, on=parse_date(on),
-                expires=parse_date(expires), key=load_private_key(signing_key) if signing_key else None, signer=signer)
+                expires=parse_date(expires), key=_private_key(signing_key), signer=signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "report.json").write_text(row.report, encoding="utf-8")
-        (out_dir / "report.html").write_bytes(render_html(report))
+        (out_dir / "report.html").write_bytes(_html().render_html(report))
     style = "green" if row.outcome == "pass" else "red"
     out.print(f"decision {row.id}: [{style}]{row.outcome.upper()}[/{style}] until {row.expires}; "
               f"{len(row.waivers)} waiver(s) applied; {'signed' if row.key_id else 'NOT signed'}; "
@@ -435,7 +472,8 @@ def list_publish(
     """Publish the solutions whose latest decision passed, is unexpired and verifies with the team key."""
     try:
         with _registry(db) as registry:
-            listing = publish(registry, load_public_key(public_key), out_dir, parse_date(as_of) or dt.date.today())
+            listing = _assured().publish(registry, _signing().load_public_key(public_key), out_dir,
+                                         parse_date(as_of) or dt.date.today())
     except ConfigurationError as exc:
         raise config_error(exc) from None
     for entry in listing.entries:
@@ -456,8 +494,8 @@ def list_forecast(
     """Which listed solutions would fail the suite in force on a date, and by which rules (exit 1 if any)."""
     try:
         with _registry(db) as registry:
-            result = forecast(registry, load_public_key(public_key), _required_date(as_of, "--as-of"),
-                              Catalogue.default(packs_dir or ()))
+            result = _assured().forecast(registry, _signing().load_public_key(public_key),
+                                         _required_date(as_of, "--as-of"), Catalogue.default(packs_dir or ()))
     except ConfigurationError as exc:
         raise config_error(exc) from None
     if as_json:

@@ -16,7 +16,6 @@ from harness.evidence import EvidenceStore
 from harness.plan import build_plan
 from harness.reports.canonical import build_report, dumps
 from harness.reports.csv_report import render_csv
-from harness.reports.html import render_html
 from harness.reports.junit import render_junit
 from harness.reports.sarif import render_sarif
 from harness.results import RunResult
@@ -24,12 +23,19 @@ from harness.stopping import Stop
 from harness.suites import Catalogue, Suite
 from harness.terminology import Terminology
 
+
+def _html(report: dict[str, Any]) -> bytes:
+    from harness.reports.html import render_html  # noqa: PLC0415 - Jinja2 loads only when HTML is asked for
+
+    return render_html(report)
+
+
 FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "json": ("report.json", dumps),
     "junit": ("junit.xml", render_junit),
     "sarif": ("report.sarif", render_sarif),
     "csv": ("requirements.csv", render_csv),
-    "html": ("report.html", render_html),
+    "html": ("report.html", _html),
 }
 
 

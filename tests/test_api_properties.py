@@ -86,3 +86,11 @@ def test_counterexamples_are_minimal() -> None:
                             EvidenceStore(Redactor()))
         outcome = run_property(PROPERTIES["paging"], client, examples=20, seed=3)
     assert outcome.example == {"matches": 3, "count": 2}
+
+
+def test_the_property_kind_names_every_property() -> None:
+    """The kind lists the names without importing Hypothesis; they must be the properties that exist."""
+    from harness.checks.property import PROPERTY_NAMES
+    from harness.properties.api import PROPERTIES
+
+    assert sorted(PROPERTY_NAMES) == sorted(PROPERTIES)
