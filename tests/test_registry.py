@@ -361,3 +361,43 @@ def test_forecast_on_the_real_roadmap_names_the_items_coming_into_force(
     # the reference records no birth sex yet; its NHS numbers already carry a trace status; the API-only
     # transfer operation is not judged on an export
     assert [(r["rule"], r["outcome"]) for r in entry["rules"]] == [("RM-BIRTHSEX-001", "fail")]
+
+
+def test_a_decision_that_relied_on_waivers_lapses_with_them(tmp_path: Path, exports: dict[str, Path],
+                                                           keys: dict[str, Path]) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    _open_round(db)
+    cli("supplier", "add", "badco", "--name", "Bad", "--solution", "S", "--solution-version", "1", "--db", db)
+    cli("round", "run", "R1", "--supplier", "badco", "--export", exports["bad"], "--out", tmp_path / "run",
+        "--db", db, "--store", tmp_path / "store")
+    until = TODAY + dt.timedelta(days=10)
+    for rule in ("NHSNO-CHK-001", "DSCR-CP-001"):
+        cli("waiver", "grant", rule, "--supplier", "badco", "--round", "R1", "--justification", "fix scheduled",
+            "--expires", str(until), "--db", db)
+    cli("round", "decide", "R1", "--supplier", "badco", "--signing-key", keys["private"],
+        "--out", tmp_path / "cert", "--db", db)
+    cert = json.loads((tmp_path / "cert" / "report.json").read_text(encoding="utf-8"))["certification"]
+    assert sorted((w["rule"], w["level"]) for w in cert["waivers"]) == [("DSCR-CP-001", "SHOULD"),
+                                                                       ("NHSNO-CHK-001", "MUST")]
+    html = (tmp_path / "cert" / "report.html").read_text(encoding="utf-8")
+    assert "except" in html and "NHSNO-CHK-001</a> (MUST)" in html
+
+    def listed(as_of: dt.date) -> tuple[list[dict[str, Any]], str]:
+        out = tmp_path / f"pub-{as_of}"
+        res = cli("list", "publish", "--out", out, "--public-key", keys["public"], "--as-of", str(as_of), "--db", db)
+        return json.loads((out / "assured-list.json").read_text(encoding="utf-8"))["entries"], res.output
+
+    entries, _ = listed(TODAY)
+    assert [e["supplier"] for e in entries] == ["badco"]
+    assert entries[0]["expires"] == str(until)  # the earliest waiver expiry, not the decision's own
+    forecast = cli("list", "forecast", "--as-of", str(until + dt.timedelta(days=1)), "--public-key", keys["public"],
+                   "--db", db, code=1).output
+    assert f"from {until}): expired" in forecast
+    # after the waivers expire, the entry leaves the list and says why
+    entries, output = listed(until + dt.timedelta(days=1))
+    assert entries == []
+    assert "expired on" in " ".join(output.split()) and "the decision relied on it" in " ".join(output.split())
+    # a revoked waiver ends it at once
+    cli("waiver", "revoke", "1", "--db", db)
+    entries, output = listed(TODAY)
+    assert entries == [] and "was revoked on" in " ".join(output.split())

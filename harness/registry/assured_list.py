@@ -53,8 +53,29 @@ def _latest_decisions(registry: Registry) -> list[tuple[Decision, Solution, Supp
     return list(latest.values())
 
 
+def _lapsed(cert: dict[str, Any], waivers: dict[int, Any], round_id: str, as_of: dt.date) -> str | None:
+    """Why a decision that relied on waivers no longer stands (one revoked or expired), or None."""
+    for w in cert.get("waivers", []):
+        row = waivers.get(w.get("id"))
+        what = f"waiver {w.get('id')} for {w.get('rule')}"
+        if row is None:
+            return f"{what} is not in the registry: the decision relied on it"
+        if row.revoked_at is not None:
+            return f"{what} was revoked on {str(row.revoked_at)[:10]}: the decision relied on it"
+        if not waiver_in_force(row, round_id, as_of):
+            return f"{what} expired on {row.expires}: the decision relied on it"
+    return None
+
+
 def build_listing(registry: Registry, public_key: Ed25519PublicKey, as_of: dt.date) -> Listing:
+    """The solutions listed on ``as_of``.
+
+    A decision that passed only with waivers stands only while every one of them does: it
+    lapses when one is revoked or expires, and its listed expiry is the earliest of its own
+    and its waivers'.
+    """
     listing = Listing([], {})
+    waivers = {w.id: w for w, _handle in registry.waivers()}
     for d, sol, sup, rnd in _latest_decisions(registry):
         name = f"{sup.handle} {sol.name} {sol.version} (decision {d.id})"
         if d.outcome != "pass":
@@ -71,14 +92,19 @@ def build_listing(registry: Registry, public_key: Ed25519PublicKey, as_of: dt.da
             listing.left_out.append(f"{name}: signature does not verify with the team key: {problems[0]}")
             continue
         cert = report["certification"]
+        lapsed = _lapsed(cert, waivers, rnd.id, as_of)
+        if lapsed:
+            listing.left_out.append(f"{name}: {lapsed}")
+            continue
+        expires = min([d.expires, *(dt.date.fromisoformat(w["expires"]) for w in cert["waivers"])])
         listing.reports[d.report_sha256] = d.report
         listing.entries.append({
             "supplier": sup.handle, "supplier_name": sup.name, "solution": sol.name, "version": sol.version,
             "capabilities": sorted(sol.capabilities), "care_settings": sorted(sol.care_settings),
             "suite": {"id": rnd.suite, "version": rnd.suite_version}, "round": rnd.id,
-            "assured_on": d.decided_on.isoformat(), "expires": d.expires.isoformat(),
+            "assured_on": d.decided_on.isoformat(), "expires": expires.isoformat(),
             "waivers": [{"rule": w["rule"], "expires": w["expires"], "justification": w["justification"]}
-                        for w in cert["waivers"] if dt.date.fromisoformat(w["expires"]) >= as_of],
+                        for w in cert["waivers"]],
             "report_sha256": d.report_sha256, "key_id": report["signature"]["key_id"],
         })
     listing.entries.sort(key=lambda e: (e["supplier"], e["solution"], e["version"]))

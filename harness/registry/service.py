@@ -289,8 +289,10 @@ class Registry:
             rules, used = apply_waivers(result.rules, {w.rule_id for w in in_force})
             decision = decide(rules, policy_of(rnd), result.could_not_evaluate)
             expiry = expires or on + DEFAULT_VALIDITY
-            waived = [{"id": w.id, "rule": w.rule_id, "justification": w.justification,
-                       "granted_by": w.granted_by, "expires": w.expires.isoformat()}
+            levels = {r.rule: r.level.value for r in rules}
+            waived = [{"id": w.id, "rule": w.rule_id, "level": levels.get(w.rule_id, ""),
+                       "justification": w.justification, "granted_by": w.granted_by,
+                       "expires": w.expires.isoformat()}
                       for w in in_force if w.rule_id in used]
             certified = certify_report(report, rules, decision, {
                 "round": round_id, "supplier": supplier_handle, "solution": f"{sol.name} {sol.version}",
