@@ -61,10 +61,9 @@ def structure(params: dict[str, Any], ctx: RuleContext) -> Callable[[dict[str, A
         outcome = outcome_of(resource)
         out = [Issue(v.message, v.path, v.code) for v in outcome.violations
                if v.family == family and v.warning == warnings]
-        if report_unevaluated and outcome.not_evaluated:
-            prefix = "binding:" if family == "binding" else ""
+        if report_unevaluated and outcome.not_evaluated:  # value sets to the binding rule, constraints to invariant
             out.extend(Issue(why, key, NOT_EVALUATED) for key, why in outcome.not_evaluated.items()
-                       if key.startswith("binding:") == bool(prefix))
+                       if key.startswith("binding:") == (family == "binding"))
         return out
 
     return check

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.fhir.invariants import NotEvaluated
+from harness.fhir.paths import render
 from harness.fhir.primitives import MAX_STRING
 from harness.fhir.validator import (
     EMPTY_ELEMENT,
@@ -61,7 +62,8 @@ class _Writer:
             "other_keys": other_keys, "value": value, "post_complex": post_complex, "check_code": check_code,
             "check_invariants": check_invariants, "json_name": json_name, "EMPTY": EMPTY_ELEMENT,
             "invariant_failed": invariant_failed, "NotEvaluated": NotEvaluated,
-            "MAX_STRING": MAX_STRING, "NODE": nd,
+            "MAX_STRING": MAX_STRING, "NODE": nd, "too_many": _too_many, "render_req": _render_req,
+            "render_choice": _render_choice,
         }
 
     def emit(self, depth: int, line: str) -> None:
@@ -73,7 +75,7 @@ class _Writer:
 
     def primitive(self, d: int, slot: Slot, j: int, v: str, p: str) -> None:
         info = slot.info
-        kind = next(k for k, t in _KIND_TEST.items() if _types_of(k) == slot.json_types)
+        kind = slot.json_kind
         self.emit(d, f"if {_KIND_TEST[kind].format(v=v)}:")
         if kind == "string":
             if info.type != "string":
@@ -176,8 +178,7 @@ class _Writer:
                          f"(path, {key!r}, None), 'structure')")
             if slot.max is not None:
                 self.emit(3, f"elif len(v) > {slot.max}:")
-                self.emit(4, f"value_count(v, S_{j}, path, {key!r}, ctx)")
-                self.env["value_count"] = _too_many
+                self.emit(4, f"too_many(v, S_{j}, path, {key!r}, ctx)")
             self.emit(3, "for i, item in enumerate(v):")
             self.emit(4, "if item is None:")
             self.emit(5, f"if {'_' + key!r} not in obj:")
@@ -227,9 +228,7 @@ class _Writer:
         self.emit(1, "seen = other_keys(obj, NODE, path, is_resource, ctx, where) if found != n else ()")
         for name in nd.required:
             self.emit(1, f"if {name!r} not in obj and {'_' + name!r} not in obj:")
-            message = f"{nd.fhir_path}.{name}: minimum required = 1, but none found"
-            self.emit(2, f"out.add('cardinality', render_req(path, {name!r}) or {message!r}, (path, {name!r}, None), "
-                         "'required')")
+            self.emit(2, f"out.add('cardinality', render_req(path, {name!r}), (path, {name!r}, None), 'required')")
         for base, _min in nd.choices:
             self.emit(1, f"if c_{base} is None and {base!r} not in seen and not any(k.startswith({'_' + base!r}) "
                          "for k in obj):")
@@ -239,34 +238,22 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-def _types_of(kind: str) -> tuple[type, ...]:
-    return {"string": (str,), "boolean": (bool,), "integer": (int,), "number": (int, float)}[kind]
-
-
 def _too_many(values: list[Any], slot: Slot, path: Any, key: str, ctx: Any) -> None:
-    from harness.fhir.paths import render  # noqa: PLC0415 - only on a failure
-
     ctx.out.add("cardinality", f"{render((path, key, None))}: at most {slot.max} allowed, found {len(values)}",
                 (path, key, None), "structure")
 
 
 def _render_req(path: Any, name: str) -> str:
-    from harness.fhir.paths import render  # noqa: PLC0415 - only on a failure
-
     return f"{render((path, name, None))}: minimum required = 1, but none found"
 
 
 def _render_choice(path: Any, base: str) -> str:
-    from harness.fhir.paths import render  # noqa: PLC0415 - only on a failure
-
     return f"{render((path, base + '[x]', None))}: one of its types is required, but none found"
 
 
 def compile_walk(nd: Node) -> Walk:
     """Generate, compile and return the walk function of one element state."""
     writer = _Writer(nd)
-    writer.env["render_req"] = _render_req
-    writer.env["render_choice"] = _render_choice
     text = writer.source()
     code = compile(text, f"<care-assure walk {nd.fhir_path}>", "exec")
     exec(code, writer.env)

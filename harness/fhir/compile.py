@@ -81,7 +81,8 @@ def _extras(el: dict[str, Any], types: list[dict[str, Any]], constraints: dict[s
         key = c["key"]
         if key in UNIVERSAL or "expression" not in c:
             continue
-        slot = key if constraints.get(key, [None, None, c["expression"]])[2] == c["expression"] else f"{key}@{owner}"
+        known = constraints.get(key)
+        slot = key if known is None or known[2] == c["expression"] else f"{key}@{owner}"  # same key, other rule
         constraints[slot] = [c.get("severity", "error"), c.get("human", ""), c["expression"]]
         keys.append(slot)
     if keys:

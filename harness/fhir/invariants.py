@@ -99,20 +99,21 @@ def _dom_3(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
     return all(f"#{c.get('id')}" in refs for c in contained)
 
 
-def _dom_4(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
+def _contained_meta_lacks(focus: Any, *keys: str) -> bool:
+    """No contained resource's meta has any of ``keys`` (dom-4, dom-5)."""
     for c in _contained(focus):
         meta = c.get("meta")
-        if isinstance(meta, dict) and ("versionId" in meta or "lastUpdated" in meta):
+        if isinstance(meta, dict) and any(k in meta for k in keys):
             return False
     return True
+
+
+def _dom_4(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
+    return _contained_meta_lacks(focus, "versionId", "lastUpdated")
 
 
 def _dom_5(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:
-    for c in _contained(focus):
-        meta = c.get("meta")
-        if isinstance(meta, dict) and "security" in meta:
-            return False
-    return True
+    return _contained_meta_lacks(focus, "security")
 
 
 def _dom_6(focus: Any, resource: dict[str, Any], root: dict[str, Any]) -> bool:

@@ -115,9 +115,8 @@ def _compile_tree(sd: dict[str, Any]) -> PNode:
         invariants = []
         for c in el.get("constraint", []):
             if c.get("expression") and c.get("key") != "ele-1":
-                base = element_id.split(":")[0] if ":" not in element_id else el["path"]
                 invariants.append(compile_invariant(c["key"], c.get("severity", "error"), c.get("human", ""),
-                                                    c["expression"], base))
+                                                    c["expression"], el["path"]))
         node.invariants = tuple(invariants)
     return root
 

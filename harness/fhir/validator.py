@@ -85,6 +85,7 @@ class Slot:
     kind: str  # primitive | complex | xhtml | resource
     json_types: tuple[type, ...] = ()
     check: Checker | None = None
+    json_kind: str = ""  # string | boolean | integer | number, for a primitive
     max: int | None = None
     binding: Binding | None = None
     invariants: tuple[Invariant, ...] = ()
@@ -173,7 +174,7 @@ def node(state: tuple[str, str]) -> Node:
         extras = info.extras
         if model.is_primitive(info.type) and info.type != "xhtml":
             spec = model.primitives[info.type]
-            slot = Slot(info, "primitive", _JSON_TYPES[spec["json"]], checker(info.type))
+            slot = Slot(info, "primitive", _JSON_TYPES[spec["json"]], checker(info.type), json_kind=spec["json"])
         elif info.type == "xhtml":
             slot = Slot(info, "xhtml")
         elif info.type in _ANY_RESOURCE:
@@ -294,8 +295,7 @@ def check_value(value: Any, slot: Slot, parent: Path, key: str, index: int | Non
             if slot.binding is not None:
                 check_code(slot.binding, None, value, (parent, key, index), ctx)
         else:
-            kind_name = next(k for k, v in _JSON_TYPES.items() if v == slot.json_types)
-            ctx.out.add("structure", f"{slot.info.type} must be a JSON {kind_name}, found {json_name(value)}",
+            ctx.out.add("structure", f"{slot.info.type} must be a JSON {slot.json_kind}, found {json_name(value)}",
                         (parent, key, index), "structure")
         if slot.invariants:
             check_invariants(slot.invariants, value, (parent, key, index), ctx)

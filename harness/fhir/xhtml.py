@@ -11,6 +11,7 @@ named HTML entities (``&reg;``) are refused as XHTML does.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from lxml import etree
 
@@ -43,30 +44,17 @@ def _local(tag: str) -> tuple[str | None, str]:
     return None, tag
 
 
-@lru_cache(maxsize=4096)
-def _parse(div: str) -> tuple[object | None, str | None]:
-    if len(div) > MAX_DIV:
-        return None, "narrative is larger than 1 MB"
-    try:
-        root = etree.fromstring(div.encode("utf-8"), _PARSER)
-    except etree.XMLSyntaxError as exc:
-        return None, f"narrative is not well-formed XHTML: {exc.msg}"
-    return root, None
+_MEMO_LENGTH = 4096  # narratives up to this size (most of them) are judged once; longer ones each time
 
 
-@lru_cache(maxsize=4096)
-def narrative_problems(div: str) -> tuple[str, ...]:
-    """Why a ``Narrative.div`` value breaks FHIR's XHTML rules (empty when it does not)."""
-    root, error = _parse(div)
-    if root is None:
-        return (error or "narrative cannot be parsed",)
+def _problems(root: Any) -> tuple[str, ...]:
     problems: list[str] = []
-    ns, name = _local(root.tag)  # type: ignore[attr-defined]
+    ns, name = _local(root.tag)
     if name != "div":
         problems.append(f"the narrative's root element must be <div>, found <{name}>")
     if ns != XHTML_NS:
         problems.append(f"the narrative <div> must be in the XHTML namespace ({XHTML_NS})")
-    for el in root.iter():  # type: ignore[attr-defined]
+    for el in root.iter():
         if not isinstance(el.tag, str):
             if isinstance(el, etree._Entity):
                 problems.append(f"entity '&{el.name};' is not allowed in XHTML")
@@ -89,12 +77,30 @@ def narrative_problems(div: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(problems))
 
 
-@lru_cache(maxsize=4096)
+def _judge(div: str) -> tuple[tuple[str, ...], bool]:
+    """(txt-1 problems, txt-2 empty) from one parse; a narrative that does not parse is not also empty."""
+    if len(div) > MAX_DIV:
+        return ("narrative is larger than 1 MB",), False
+    try:
+        root: Any = etree.fromstring(div.encode("utf-8"), _PARSER)
+    except etree.XMLSyntaxError as exc:
+        return (f"narrative is not well-formed XHTML: {exc.msg}",), False
+    has_image = any(_local(el.tag)[1] == "img" for el in root.iter() if isinstance(el.tag, str))
+    return _problems(root), not has_image and not "".join(root.itertext()).strip()
+
+
+_judge_short = lru_cache(maxsize=4096)(_judge)
+
+
+def judge(div: str) -> tuple[tuple[str, ...], bool]:
+    return _judge_short(div) if len(div) <= _MEMO_LENGTH else _judge(div)
+
+
+def narrative_problems(div: str) -> tuple[str, ...]:
+    """Why a ``Narrative.div`` value breaks FHIR's XHTML rules (empty when it does not): txt-1."""
+    return judge(div)[0]
+
+
 def narrative_text_empty(div: str) -> bool:
     """txt-2: the narrative has no non-whitespace text (an image counts as content)."""
-    root, _ = _parse(div)
-    if root is None:
-        return False  # reported by txt-1
-    if any(_local(el.tag)[1] == "img" for el in root.iter() if isinstance(el.tag, str)):  # type: ignore[attr-defined]
-        return False
-    return not "".join(root.itertext()).strip()  # type: ignore[attr-defined]
+    return judge(div)[1]

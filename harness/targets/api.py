@@ -33,11 +33,6 @@ def response_problem(result: HttpResult, expect_type: str | None = None) -> str 
     return None
 
 
-def _transport_failure(error: str) -> bool:
-    """The server could not be reached or did not answer (not: it answered something we refused)."""
-    return error.startswith(("connection failed", "timed out", "not sent:", "response took too long"))
-
-
 def _unusable(result: HttpResult) -> str:
     if result.error:
         return f"target unreachable: {result.error}"
@@ -109,7 +104,7 @@ class ApiTarget:
                 yield ReadError(Location(request=result.where), f"authentication refused (HTTP {result.status}): "
                                 "check the token or client credentials", fatal=True)
                 return
-            if result.error and _transport_failure(result.error):
+            if result.unreachable:
                 yield ReadError(Location(request=result.where), f"target unreachable: {result.error}", fatal=True)
                 return
             problem = response_problem(result, "Bundle")

@@ -60,6 +60,7 @@ class HttpResult:
     exchange: Exchange
     error: str | None = None
     json: Any = None
+    unreachable: bool = False  # the server was not reached or did not answer (not: it answered badly)
 
     @property
     def where(self) -> str:
@@ -214,13 +215,14 @@ class FhirClient:
         got_headers: dict[str, str] = {}
         body = b""
         error: str | None = None
+        unreachable = False
         timeouts = self._timeouts()
         if timeouts is None:
             exchange = self.evidence.record(rule=rule, method=method, url=url, request_headers=headers,
                                             request_body=None, status=None, response_headers={},
                                             response_body=None, elapsed_ms=0.0,
                                             error=f"not sent: {self.stop()}")
-            return HttpResult(None, {}, b"", exchange, exchange.error)
+            return HttpResult(None, {}, b"", exchange, exchange.error, unreachable=True)
         try:
             form = payload if isinstance(payload, dict) else None
             data = None if form is not None else payload
@@ -238,14 +240,14 @@ class FhirClient:
                         error = f"response body larger than the {self.config.max_body:,}-byte limit"
                         break
                     if time.monotonic() - start > timeouts[1] * 4:
-                        error = "response took too long to arrive"
+                        error, unreachable = "response took too long to arrive", True
                         break
                     chunks.append(chunk)
                 body = b"".join(chunks)
         except requests.Timeout:
-            error = f"timed out (connect {timeouts[0]:g}s, read {timeouts[1]:g}s)"
+            error, unreachable = f"timed out (connect {timeouts[0]:g}s, read {timeouts[1]:g}s)", True
         except requests.ConnectionError as exc:
-            error = f"connection failed: {type(exc).__name__}: {str(exc)[:400]}"
+            error, unreachable = f"connection failed: {type(exc).__name__}: {str(exc)[:400]}", True
         except requests.RequestException as exc:
             error = f"request failed: {type(exc).__name__}: {str(exc)[:200]}"
         exchange = self.evidence.record(
@@ -254,7 +256,7 @@ class FhirClient:
             response_headers=got_headers, response_body=body or None,
             elapsed_ms=(time.monotonic() - start) * 1000, error=error)
         # the error text may quote the URL: keep only the redacted form
-        result = HttpResult(status, got_headers, body, exchange, exchange.error)
+        result = HttpResult(status, got_headers, body, exchange, exchange.error, unreachable=unreachable)
         if body and error is None:
             try:
                 result.json = orjson.loads(body)
