@@ -435,17 +435,43 @@ def waiver_list(db: DbOpt = None) -> None:
 # -- audit -------------------------------------------------------------------------------------------------
 
 @audit_app.command("verify")
-def audit_verify(db: DbOpt = None) -> None:
-    """Re-walk the hash chain and the rows it records; name the first broken entry."""
+def audit_verify(
+    public_key: Annotated[Path | None, typer.Option(
+        "--public-key", help="the team's public key: also check the signed heads and certifications")] = None,
+    seal: Annotated[list[Path] | None, typer.Option(
+        "--seal", help="a published audit-seal.json kept outside the registry, to check the log against")] = None,
+    db: DbOpt = None, store: StoreOpt = None,
+) -> None:
+    """Check the hash chain, every row against the entry that recorded it, evidence files and signed heads.
+
+    Exit 0 when everything holds, 1 naming each broken thing, 2 for a usage error.
+    """
     try:
-        with _registry(db) as registry:
-            chain = registry.verify_audit()
+        key = _signing().load_public_key(public_key) if public_key else None
+        seals = [_seal_file(p) for p in seal or ()]
+        with _registry(db, store) as registry:
+            chain = registry.verify_audit(key, seals)
     except ConfigurationError as exc:
         raise config_error(exc) from None
-    if chain.problem:
-        err.print(f"[red]audit log broken:[/red] {escape(chain.problem)}", highlight=False)
+    for note in chain.notes:
+        out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    if chain.problems:
+        for problem in chain.problems:
+            err.print(f"[red]audit log broken:[/red] {escape(problem)}", highlight=False)
         raise typer.Exit(EXIT_FAIL)
     out.print(f"audit log intact: {chain.entries} entries, head {chain.head}", highlight=False)
+
+
+def _seal_file(path: Path) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the seal ({exc.strerror})") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigurationError(f"{path}: not a JSON audit seal ({exc})") from None
+    if not isinstance(doc, dict):
+        raise ConfigurationError(f"{path}: not an audit seal")
+    return doc
 
 
 @audit_app.command("log")
@@ -465,15 +491,23 @@ def audit_log(db: DbOpt = None) -> None:
 @list_app.command("publish")
 def list_publish(
     out_dir: Annotated[Path, typer.Option("--out", help="directory for assured-list.json/.csv, index.html")],
-    public_key: PublicKeyOpt,
+    signing_key: Annotated[Path, typer.Option(
+        "--signing-key", help="the team's Ed25519 private key: certifications are checked against its public "
+                              "half and the audit log's head is signed with it")],
+    public_key: Annotated[Path | None, typer.Option(
+        "--public-key", help="the team's public key, if given: must be the signing key's")] = None,
+    signer: SignerOpt = TEAM,
     as_of: Annotated[str | None, typer.Option("--as-of", help="listing date (default today)")] = None,
-    db: DbOpt = None,
+    db: DbOpt = None, store: StoreOpt = None,
 ) -> None:
-    """Publish the solutions whose latest decision passed, is unexpired and verifies with the team key."""
+    """Publish the solutions whose latest signed decision passed and is unexpired; sign the audit head."""
+    signing = _signing()
     try:
-        with _registry(db) as registry:
-            listing = _assured().publish(registry, _signing().load_public_key(public_key), out_dir,
-                                         parse_date(as_of) or dt.date.today())
+        key = signing.load_private_key(signing_key)
+        if public_key and signing.key_id(signing.load_public_key(public_key)) != signing.key_id(key.public_key()):
+            raise ConfigurationError(f"{public_key} is not the public half of {signing_key}")
+        with _registry(db, store) as registry:
+            listing = _assured().publish(registry, key, out_dir, parse_date(as_of) or dt.date.today(), signer)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     for entry in listing.entries:
@@ -481,7 +515,8 @@ def list_publish(
                   highlight=False)
     for note in listing.left_out:
         out.print(f"[yellow]not listed:[/yellow] {escape(note)}", highlight=False)
-    out.print(f"wrote {out_dir}/assured-list.json ({len(listing.entries)} entries)", highlight=False)
+    out.print(f"wrote {out_dir}/assured-list.json ({len(listing.entries)} entries); audit head "
+              f"{listing.audit_head} signed", highlight=False)
 
 
 @list_app.command("forecast")

@@ -129,7 +129,7 @@ def test_certification_round_end_to_end(db: str, exports: dict[str, Path], keys:
     assert "waived" in (tmp_path / "cert-bad" / "report.html").read_text(encoding="utf-8")
 
     out = tmp_path / "published"
-    cli("list", "publish", "--out", out, "--public-key", keys["public"], "--db", db)
+    cli("list", "publish", "--out", out, "--signing-key", keys["private"], "--db", db)
     listed = json.loads((out / "assured-list.json").read_text(encoding="utf-8"))
     jsonschema.validate(listed, LIST_SCHEMA)
     assert [(e["supplier"], e["solution"], e["version"]) for e in listed["entries"]] == [
@@ -168,7 +168,7 @@ def test_certification_round_end_to_end(db: str, exports: dict[str, Path], keys:
     _tamper_audit(db, 3)
     res = cli("audit", "verify", "--db", db, code=1)
     assert "audit entry 3" in res.output and "edited" in res.output
-    res = cli("list", "publish", "--out", tmp_path / "again", "--public-key", keys["public"], "--db", db, code=2)
+    res = cli("list", "publish", "--out", tmp_path / "again", "--signing-key", keys["private"], "--db", db, code=2)
     assert "audit log does not verify" in res.output
 
 
@@ -226,7 +226,7 @@ def test_waivers_scope_expiry_and_revocation(tmp_path: Path, exports: dict[str, 
     cli("waiver", "grant", "NHSNO-CHK-001", "--supplier", "badco", "--justification", "again",
         "--expires", str(TODAY + dt.timedelta(days=10)), "--db", db)
     cli("round", "decide", "R1", "--supplier", "badco", "--db", db)
-    res = cli("list", "publish", "--out", out, "--public-key", keys["public"], "--db", db)
+    res = cli("list", "publish", "--out", out, "--signing-key", keys["private"], "--db", db)
     assert json.loads((out / "assured-list.json").read_text(encoding="utf-8"))["entries"] == []
     assert "not signed" in res.output
 
@@ -384,7 +384,7 @@ def test_a_decision_that_relied_on_waivers_lapses_with_them(tmp_path: Path, expo
 
     def listed(as_of: dt.date) -> tuple[list[dict[str, Any]], str]:
         out = tmp_path / f"pub-{as_of}"
-        res = cli("list", "publish", "--out", out, "--public-key", keys["public"], "--as-of", str(as_of), "--db", db)
+        res = cli("list", "publish", "--out", out, "--signing-key", keys["private"], "--as-of", str(as_of), "--db", db)
         return json.loads((out / "assured-list.json").read_text(encoding="utf-8"))["entries"], res.output
 
     entries, _ = listed(TODAY)

@@ -8,6 +8,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
@@ -18,6 +20,7 @@ from harness.errors import ConfigurationError
 DEFAULT_URL = "sqlite:///assure.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SQLITE_BUSY_MS = 30_000
+READ_ONLY = "care_assure_read_only"  # execution option: a session that only reads never takes the write lock
 
 
 def database_url(given: str | None) -> str:
@@ -39,7 +42,8 @@ def _sqlite_settings(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # readers see the last committed state (WAL) without queueing behind a writer
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 def open_engine(url: str) -> Engine:
@@ -52,17 +56,24 @@ def open_engine(url: str) -> Engine:
         _sqlite_settings(engine)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    head = ScriptDirectory.from_config(config).get_current_head()
     try:
-        with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        with engine.execution_options(**{READ_ONLY: True}).connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+        if current != head:  # only then take the write lock
+            with engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.upgrade(config, "head")
     except OperationalError as exc:
         raise ConfigurationError(f"registry database '{_safe(url)}' cannot be opened: {exc.orig}") from None
     return engine
 
 
-def sessions(url: str | None = None) -> sessionmaker[Session]:
-    return sessionmaker(open_engine(database_url(url)), expire_on_commit=False)
+def sessions(url: str | None = None) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """Sessions that write (one writer at a time) and sessions that only read (never waiting on it)."""
+    engine = open_engine(database_url(url))
+    return (sessionmaker(engine, expire_on_commit=False),
+            sessionmaker(engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False))
 
 
 def _safe(url: str) -> str:

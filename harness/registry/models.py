@@ -108,3 +108,15 @@ class AuditEntry(Base):
     detail: Mapped[dict[str, Any]]
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditSeal(Base):
+    """A chain head signed with the team key (at each publish); append-only, and recorded in the chain."""
+
+    __tablename__ = "audit_seal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)  # the last entry the signature covers
+    head: Mapped[str] = mapped_column(String(64))
+    document: Mapped[str] = mapped_column(Text)  # the signed seal, canonical JSON
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[str] = mapped_column(String(32))

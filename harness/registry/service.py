@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from harness.decision import apply_waivers, decide
@@ -23,7 +23,7 @@ from harness.errors import ConfigurationError
 from harness.paths import report_schema_path
 from harness.registry import audit
 from harness.registry.db import database_url, sessions
-from harness.registry.models import AuditEntry, Decision, Round, Solution, Submission, Supplier, Waiver
+from harness.registry.models import AuditEntry, AuditSeal, Decision, Round, Solution, Submission, Supplier, Waiver
 from harness.reports.bundle import build_bundle, hash_file
 from harness.reports.canonical import certify_report, dumps
 from harness.reports.load import run_result_from_report
@@ -42,14 +42,16 @@ def _actor(given: str | None) -> str:
 
 @dataclass
 class Registry:
-    factory: sessionmaker[Session]
+    factory: sessionmaker[Session]  # sessions that write: one at a time, each with its audit entry
+    reader: sessionmaker[Session]  # sessions that only read: never wait on a writer
     store: Path
     actor: str
 
     @classmethod
     def open(cls, url: str | None = None, store: Path | None = None, actor: str | None = None) -> Registry:
-        store = store or Path(os.environ.get("CARE_ASSURE_STORE", "assure-evidence"))
-        return cls(sessions(database_url(url)), store, _actor(actor))
+        store = (store or Path(os.environ.get("CARE_ASSURE_STORE", "assure-evidence"))).absolute()
+        writer, reader = sessions(database_url(url))
+        return cls(writer, reader, store, _actor(actor))
 
     def close(self) -> None:
         engine = self.factory.kw.get("bind")
@@ -69,6 +71,9 @@ class Registry:
                 yield session
         except IntegrityError as exc:
             raise ConfigurationError(f"the registry refused the change: {exc.orig}") from None
+        except OperationalError as exc:  # disk full, read-only file, lock held past the busy timeout
+            raise ConfigurationError(f"the registry database could not be written, nothing was changed: "
+                                     f"{exc.orig}") from None
 
     # -- suppliers -------------------------------------------------------------------------------------
 
@@ -80,7 +85,7 @@ class Registry:
                 supplier = Supplier(handle=handle, name=name, created_at=audit.now())
                 s.add(supplier)
                 s.flush()
-                audit.append(s, self.actor, "supplier.create", handle, {"id": supplier.id, "name": name})
+                audit.append(s, self.actor, "supplier.create", handle, {"id": supplier.id, "name": name}, supplier)
             if s.scalars(select(Solution).where(Solution.supplier_id == supplier.id, Solution.name == solution,
                                                 Solution.version == version)).first():
                 raise ConfigurationError(f"supplier '{handle}' already has {solution} {version}")
@@ -90,11 +95,11 @@ class Registry:
             s.flush()
             audit.append(s, self.actor, "solution.create", handle,
                          {"id": sol.id, "name": solution, "version": version, "care_settings": care_settings,
-                          "capabilities": capabilities})
+                          "capabilities": capabilities}, sol)
             return sol
 
     def suppliers(self) -> list[tuple[Supplier, list[Solution]]]:
-        with self.factory() as s:
+        with self.reader() as s:
             return [(sup, list(s.scalars(select(Solution).where(Solution.supplier_id == sup.id)
                                          .order_by(Solution.id))))
                     for sup in s.scalars(select(Supplier).order_by(Supplier.handle))]
@@ -141,11 +146,11 @@ class Registry:
             s.flush()
             audit.append(s, self.actor, "round.open", round_id,
                          {"suite": suite.id, "suite_version": suite.version, "as_of": as_of.isoformat(),
-                          "opens": opens.isoformat(), "closes": closes.isoformat(), "policy": policy})
+                          "opens": opens.isoformat(), "closes": closes.isoformat(), "policy": policy}, rnd)
             return rnd
 
     def round(self, round_id: str) -> Round:
-        with self.factory() as s:
+        with self.reader() as s:
             return self._round(s, round_id)
 
     def _round(self, s: Session, round_id: str) -> Round:
@@ -156,7 +161,7 @@ class Registry:
         return rnd
 
     def rounds(self) -> list[Round]:
-        with self.factory() as s:
+        with self.reader() as s:
             return list(s.scalars(select(Round).order_by(Round.opens, Round.id)))
 
     def close_round(self, round_id: str) -> Round:
@@ -165,11 +170,11 @@ class Registry:
             if rnd.status == "closed":
                 raise ConfigurationError(f"round '{round_id}' is already closed")
             rnd.status, rnd.closed_at = "closed", audit.now()
-            audit.append(s, self.actor, "round.close", round_id, {})
+            audit.append(s, self.actor, "round.close", round_id, {}, rnd)
             return rnd
 
     def round_detail(self, round_id: str) -> dict[str, Any]:
-        with self.factory() as s:
+        with self.reader() as s:
             rnd = self._round(s, round_id)
             subs = s.execute(select(Submission, Solution, Supplier)
                              .join(Solution, Submission.solution_id == Solution.id)
@@ -199,13 +204,28 @@ class Registry:
         report_dir = report_path.parent
         raw, report = read_report(report_path)
         today = today or dt.date.today()
-        with self.factory() as s:  # check before writing anything
+        with self.reader() as s:  # check before writing anything
             rnd = self._round(s, round_id)
             _check_submittable(rnd, report, report_path, today)
             self._solution(s, self._supplier(s, supplier_handle), solution, solution_version)
         bundle = self.store / round_id / f"{supplier_handle}-{today.isoformat()}-{uuid.uuid4().hex[:12]}.zip"
-        build_bundle(report_dir, bundle, key=key, signer=signer)
-        evidence_sha = _file_sha256(bundle)
+        try:
+            build_bundle(report_dir, bundle, key=key, signer=signer)
+            evidence_sha = _file_sha256(bundle)
+        except OSError as exc:
+            bundle.unlink(missing_ok=True)
+            raise ConfigurationError(f"cannot write the evidence bundle {bundle}: {exc.strerror or exc}; "
+                                     "nothing was submitted") from None
+        try:
+            return self._record_submission(round_id, supplier_handle, raw, report, report_path, bundle,
+                                           evidence_sha, solution, solution_version, today)
+        except BaseException:
+            bundle.unlink(missing_ok=True)  # a killed process leaves it for `audit verify` to report
+            raise
+
+    def _record_submission(self, round_id: str, supplier_handle: str, raw: str, report: dict[str, Any],
+                           report_path: Path, bundle: Path, evidence_sha: str, solution: str | None,
+                           solution_version: str | None, today: dt.date) -> Submission:
         with self.transaction() as s:
             rnd = self._round(s, round_id)
             _check_submittable(rnd, report, report_path, today)
@@ -217,7 +237,8 @@ class Registry:
             s.flush()
             audit.append(s, self.actor, "submission.create", f"{round_id}/{supplier_handle}",
                          {"id": sub.id, "solution": sol.id, "report_sha256": sub.report_sha256,
-                          "evidence_sha256": evidence_sha, "run": report["run"]["id"], "outcome": sub.outcome})
+                          "evidence_sha256": evidence_sha, "run": report["run"]["id"], "outcome": sub.outcome},
+                         sub)
             _pause_point()
             return sub
 
@@ -240,7 +261,7 @@ class Registry:
             s.flush()
             audit.append(s, self.actor, "waiver.grant", rule_id,
                          {"id": w.id, "supplier": supplier, "round": round_id, "expires": expires.isoformat(),
-                          "justification": justification})
+                          "justification": justification}, w)
             return w
 
     def revoke_waiver(self, waiver_id: int) -> Waiver:
@@ -251,11 +272,11 @@ class Registry:
             if w.revoked_at:
                 raise ConfigurationError(f"waiver {waiver_id} was already revoked")
             w.revoked_by, w.revoked_at = self.actor, audit.now()
-            audit.append(s, self.actor, "waiver.revoke", w.rule_id, {"id": w.id})
+            audit.append(s, self.actor, "waiver.revoke", w.rule_id, {"id": w.id}, w)
             return w
 
     def waivers(self) -> list[tuple[Waiver, str | None]]:
-        with self.factory() as s:
+        with self.reader() as s:
             rows = s.execute(select(Waiver, Supplier.handle).outerjoin(Supplier, Waiver.supplier_id == Supplier.id)
                              .order_by(Waiver.id)).all()
             return [(w, handle) for w, handle in rows]
@@ -296,6 +317,8 @@ class Registry:
                       for w in in_force if w.rule_id in used]
             certified = certify_report(report, rules, decision, {
                 "round": round_id, "supplier": supplier_handle, "solution": f"{sol.name} {sol.version}",
+                "supplier_name": supplier.name, "solution_name": sol.name, "solution_version": sol.version,
+                "capabilities": sorted(sol.capabilities), "care_settings": sorted(sol.care_settings),
                 "assessor": self.actor, "decided": on.isoformat(), "expires": expiry.isoformat(),
                 "submission_sha256": sub.report_sha256, "waivers": waived})
             if key is not None:
@@ -310,15 +333,31 @@ class Registry:
             s.flush()
             audit.append(s, self.actor, "decision.create", f"{round_id}/{supplier_handle}",
                          {"id": row.id, "submission": sub.id, "outcome": row.outcome,
-                          "report_sha256": row.report_sha256, "waivers": row.waivers, "key_id": row.key_id})
+                          "report_sha256": row.report_sha256, "waivers": row.waivers, "key_id": row.key_id}, row)
             return row, certified
 
-    def verify_audit(self) -> audit.ChainReport:
-        with self.factory() as s:
-            return audit.verify(s)
+    def verify_audit(self, public_key: Ed25519PublicKey | None = None,
+                     seals: list[dict[str, Any]] | None = None) -> audit.ChainReport:
+        with self.reader() as s:
+            return audit.verify(s, store=self.store, public_key=public_key, seals=seals)
+
+    def seal(self, key: Ed25519PrivateKey, signer: str = "") -> AuditSeal:
+        """Sign the chain's head with the team key, keep the signed head, and record that in the chain."""
+        with self.transaction() as s:
+            last = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(1)).first()
+            if last is None:
+                raise ConfigurationError("the audit log is empty; there is nothing to seal")
+            doc = sign_document(audit.seal_document(last.seq, last.hash), key, signer or self.actor)
+            row = AuditSeal(seq=last.seq, head=last.hash, document=dumps(doc).decode("utf-8"),
+                            key_id=doc["signature"]["key_id"], created_at=audit.now())
+            s.add(row)
+            s.flush()
+            audit.append(s, self.actor, "audit.seal", "audit", {"id": row.id, "seq": last.seq, "head": last.hash},
+                         row)
+            return row
 
     def audit_entries(self) -> list[dict[str, Any]]:
-        with self.factory() as s:
+        with self.reader() as s:
             return [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject}
                     for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
 
