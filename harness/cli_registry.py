@@ -454,10 +454,10 @@ def audit_verify(
     except ConfigurationError as exc:
         raise config_error(exc) from None
     for note in chain.notes:
-        out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        out.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False, soft_wrap=True)
     if chain.problems:
-        for problem in chain.problems:
-            err.print(f"[red]audit log broken:[/red] {escape(problem)}", highlight=False)
+        for problem in chain.problems:  # one line each, never wrapped: they name paths and hashes
+            err.print(f"[red]audit log broken:[/red] {escape(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_FAIL)
     out.print(f"audit log intact: {chain.entries} entries, head {chain.head}", highlight=False)
 

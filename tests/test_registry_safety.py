@@ -80,7 +80,9 @@ def test_a_submit_killed_mid_transaction_leaves_the_registry_consistent(
     proc.send_signal(signal.SIGKILL)  # rows inserted and the audit entry appended, not committed
     proc.communicate(timeout=30)
     assert _counts(db_file) == (0, 0)
-    assert "audit log intact" in run_ok("audit", "verify", "--db", db)
+    verified = run_ok("audit", "verify", "--db", db, "--store", tmp_path / "store")
+    assert "audit log intact" in verified
+    assert "an evidence bundle no submission refers to (left by a write that failed or was killed)" in verified
     run_ok("round", "submit", "R1", run_dir, "--supplier", "s0", "--db", db, "--store", tmp_path / "store")
     assert _counts(db_file) == (1, 1)
     assert "audit log intact" in run_ok("audit", "verify", "--db", db)

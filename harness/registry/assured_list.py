@@ -132,7 +132,8 @@ def build_listing(registry: Registry, public_key: Ed25519PublicKey, as_of: dt.da
         listing.entries.append({
             "supplier": cert["supplier"], "supplier_name": cert.get("supplier_name", cert["supplier"]),
             "solution": cert["solution_name"], "version": cert["solution_version"],
-            "capabilities": sorted(cert.get("capabilities", [])), "care_settings": sorted(cert.get("care_settings", [])),
+            "capabilities": sorted(cert.get("capabilities", [])),
+            "care_settings": sorted(cert.get("care_settings", [])),
             "suite": {"id": suite["id"], "version": suite["version"]}, "round": cert["round"],
             "assured_on": cert["decided"], "expires": expires,
             "waivers": [{"rule": w["rule"], "expires": w["expires"], "justification": w["justification"]}

@@ -158,8 +158,8 @@ def _check_rows(session: Session, expected: dict[tuple[str, str], tuple[dict[str
                     report.problems.append(
                         f"{what}: {column} is {_shown(actual.get(column))} in the table but audit entry {seq} "
                         f"recorded {_shown(recorded.get(column))}; it was changed behind the registry's back")
-    for table, key in sorted(set(expected) - seen):
-        report.problems.append(f"{table} {key}: recorded by audit entry {expected[(table, key)][1]} but missing "
+    for gone in sorted(set(expected) - seen):
+        report.problems.append(f"{gone[0]} {gone[1]}: recorded by audit entry {expected[gone][1]} but missing "
                                "from the table; it was deleted")
 
 
@@ -217,7 +217,7 @@ def _check_seals(session: Session, hashes: dict[int, str], public_key: Ed25519Pu
         report.notes.append("signed heads were compared but their signatures not checked (give --public-key)")
     if not docs:
         report.notes.append("no signed head yet: a cut tail cannot be detected until the first publish")
-    elif len(hashes) > last:
+    elif last and len(hashes) > last:
         report.notes.append(f"entries {last + 1}–{len(hashes)} come after the last signed head; the next publish "
                             "signs them")
 

@@ -39,6 +39,11 @@ def build_bundle(source: Path, out: Path, *, key: Ed25519PrivateKey | None = Non
     if not source.is_dir():
         raise ConfigurationError(f"{source}: not a directory of reports")
     files = sorted(p for p in source.rglob("*") if p.is_file() and p.resolve() != out.resolve())
+    root = source.resolve()
+    for path in files:
+        if not path.resolve().is_relative_to(root):
+            raise ConfigurationError(f"{path}: a symbolic link out of {source}; a bundle holds only the run's own "
+                                     "files")
     if not files:
         raise ConfigurationError(f"{source}: no files to bundle")
     entries = {}
@@ -51,15 +56,19 @@ def build_bundle(source: Path, out: Path, *, key: Ed25519PrivateKey | None = Non
         manifest = sign_document(manifest, key, signer)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(zipfile.ZipInfo(MANIFEST, _EPOCH), canonical(manifest))
-        for path in files:
-            info = zipfile.ZipInfo(path.relative_to(source).as_posix(), _EPOCH)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            with path.open("rb") as src, zf.open(info, "w") as dst:
-                for chunk in iter(lambda: src.read(1 << 20), b""):
-                    dst.write(chunk)
-    tmp.replace(out)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(zipfile.ZipInfo(MANIFEST, _EPOCH), canonical(manifest))
+            for path in files:
+                info = zipfile.ZipInfo(path.relative_to(source).as_posix(), _EPOCH)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with path.open("rb") as src, zf.open(info, "w") as dst:
+                    for chunk in iter(lambda: src.read(1 << 20), b""):
+                        dst.write(chunk)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written bundle is left behind
+        raise
     return manifest
 
 
