@@ -180,7 +180,7 @@ def test_structure_kind(tmp_path: Path) -> None:
     ]))
     assert got == Outcome.FAIL
     assert findings == [
-        ("bad", "'1950-02-30x' is not a valid date"),
+        ("bad", "the value is not a valid date (not quoted: it may be personal data)"),
         ("typo", "'Patiant' is not an R4 resource type — did you mean 'Patient'?"),
     ]
 

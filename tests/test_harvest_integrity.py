@@ -1,14 +1,20 @@
-"""A server whose search pages repeat resources, ignore _count or fall short of their total: never a PASS."""
+"""A hostile FHIR server: pages that repeat resources, ignore _count or fall short of their total, errors
+that carry stack traces and patient data. Never a PASS, and nothing written carries its patients or token.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
-from fixtures.reference_server import ReferenceApi, ReferenceServer
+from fixtures.reference_server import TOKEN, ReferenceApi, ReferenceServer
+from harness.cli import app as cli_app
 from harness.results import Outcome
 from tests.test_api import run_api
 
@@ -64,3 +70,55 @@ def test_an_incomplete_harvest_never_passes(misbehaving: tuple[str, ReferenceSer
     assert read.outcome == Outcome.ERROR
     assert any(EXPECTED[mode] in f.message for f in read.findings), [f.message for f in read.findings]
     assert a.decision.outcome == "fail"
+
+
+HOSTILE_MODES = ["repeat", "ignore-count", "short-total", "leaky-errors"]
+
+
+def _hostile(mode: str) -> tuple[ReferenceApi, Any]:
+    if mode == "leaky-errors":  # stack traces, and a resident's details in every error and an error header
+        app = ReferenceApi(residents=30, defects=["stack-traces", "patient-data-in-errors"])
+        return app, app
+    app = ReferenceApi(residents=110)
+    return app, Misbehaving(app, mode)
+
+
+def _personal_values(app: ReferenceApi) -> set[str]:
+    """Every personal value the server holds: what no redacted file may contain."""
+    values: set[str] = set()
+    for rtype in ("Patient", "RelatedPerson", "Practitioner"):
+        for r in app.store.of_type(rtype):
+            values.update(str(i["value"]) for i in r.get("identifier", []) if "value" in i)
+            for n in r.get("name", []):
+                values.update([n.get("family", ""), *n.get("given", [])])
+            for a in r.get("address", []):
+                values.update([*a.get("line", []), a.get("postalCode", ""), a.get("city", "")])
+            values.update(str(t["value"]) for t in r.get("telecom", []) if "value" in t)
+            values.add(r.get("birthDate", ""))
+    return {v for v in values if len(v) >= 3}
+
+
+@pytest.mark.parametrize("mode", HOSTILE_MODES)
+def test_a_hostile_server_never_passes_and_leaves_no_trace_of_its_patients(
+        mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app, wsgi = _hostile(mode)
+    monkeypatch.setenv("REF_TOKEN", TOKEN)
+    with ReferenceServer(wsgi) as server:
+        res = CliRunner().invoke(cli_app, ["run", "asl-dscr-core", "--api", server.url, "--token-env", "REF_TOKEN",
+                                           "--allow-insecure-local", "--out", str(tmp_path), "--as-of", "2026-11-01"])
+    assert res.exit_code != 0, res.output  # never a PASS
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["decision"]["outcome"] == "fail"
+    if mode == "leaky-errors":
+        leak = next(r for r in report["rules"] if r["id"] == "API-ERR-002")
+        assert leak["level"] == "MUST" and leak["outcome"] == "fail"
+        assert any("patient data (a date of birth, a name, an NHS number)" in f["message"]
+                   for f in report["findings"] if f["rule"] == "API-ERR-002")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len([p for p in files if p.parent.name == "evidence"]) > 10
+    written = {p: p.read_text(encoding="utf-8") for p in files}
+    written[Path("terminal output")] = res.output
+    for path, text in written.items():
+        assert TOKEN not in text, path
+        found = sorted(v for v in _personal_values(app) if re.search(rf"(?<![\w-]){re.escape(v)}(?![\w-])", text))
+        assert found == [], f"{path} carries patient data: {len(found)} values"

@@ -316,3 +316,27 @@ def test_xml_entities_in_a_package_are_never_expanded(tmp_path: Path) -> None:
     _bounded(result)
     assert result["code"] == 2
     assert "vs.xml" in result["output"] and "TOP-SECRET-VALUE" not in result["output"]
+
+
+def test_symbolic_links_out_of_an_export_folder_are_findings_and_never_followed(tmp_path: Path) -> None:
+    export, outside = tmp_path / "export", tmp_path / "outside"
+    export.mkdir()
+    (outside / "sub").mkdir(parents=True)
+    secret = {**GOOD, "id": "elsewhere", "name": [{"family": "Outsidefolder"}]}
+    (outside / "other.ndjson").write_text(json.dumps(secret) + "\n", encoding="utf-8")
+    _good_file(export)
+    (export / "inside.ndjson").symlink_to("good.ndjson")  # a link within the folder is read
+    (export / "out.ndjson").symlink_to(outside / "other.ndjson")
+    (export / "outdir").symlink_to(outside / "sub")
+    (export / "nothing.ndjson").symlink_to(tmp_path / "missing.ndjson")
+    result = _run(tmp_path, export)
+    _bounded(result)
+    assert result["code"] == 3 or result["report"]["decision"]["outcome"] != "pass"
+    where = {f["file"]: f["message"] for f in _read_findings(result["report"])}
+    assert "symbolic link out of the export folder" in where["export/out.ndjson"]
+    assert "symbolic link out of the export folder" in where["export/outdir"]
+    assert "symbolic link to nothing" in where["export/nothing.ndjson"]
+    assert result["report"]["run"]["resources_read"] == 2  # good.ndjson and the link to it
+    for path in result["out"].rglob("*"):
+        if path.is_file():
+            assert "Outsidefolder" not in path.read_text(encoding="utf-8", errors="replace"), path

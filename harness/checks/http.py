@@ -13,12 +13,15 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checks.registry import Accumulator, RuleContext, Subject, register
 from harness.identifiers import NHS_NUMBER_SYSTEM
 from harness.results import Issue, Location
 from harness.targets.base import Located
+
+if TYPE_CHECKING:
+    from harness.evidence import Redactor
 
 STACK_TRACE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\", line \d+|"
                          r"\bat [\w.$]+\([\w]+\.(?:java|kt|cs):\d+\)|Exception in thread|\bSystem\.\w+Exception")
@@ -90,7 +93,9 @@ class HttpAccumulator:
             if result.error:
                 yield Issue(f"could not evaluate: {result.error}", None, "exception", error=True), subject
                 continue
-            for message in _expectations(probe.get("expect", {}), result, self.sample or {}):
+            evidence = getattr(client, "evidence", None)
+            for message in _expectations(probe.get("expect", {}), result, self.sample or {},
+                                         evidence.redactor if evidence else None):
                 yield Issue(message, None, "processing"), subject
             if "paging" in probe:
                 yield from self._paging(client, result, probe["paging"], subject)
@@ -125,7 +130,14 @@ class HttpAccumulator:
                         "processing"), subject
 
 
-def _expectations(expect: dict[str, Any], result: Any, sample: dict[str, str]) -> Iterator[str]:
+LEAK_NAMES = {"nhs_number": "an NHS number", "nhs": "an NHS number", "family": "a name", "name": "a name",
+              "birthdate": "a date of birth", "dob": "a date of birth", "death": "a date of death",
+              "address": "an address", "telecom": "a phone number or email", "identifier": "an identifier",
+              "free-text": "free text about a person", "narrative": "a narrative"}
+
+
+def _expectations(expect: dict[str, Any], result: Any, sample: dict[str, str],
+                  redactor: Redactor | None = None) -> Iterator[str]:
     body = result.json if isinstance(result.json, dict) else None
     if "status" in expect:
         allowed = expect["status"] if isinstance(expect["status"], list) else [expect["status"]]
@@ -151,9 +163,12 @@ def _expectations(expect: dict[str, Any], result: Any, sample: dict[str, str]) -
     if expect.get("no_stack_trace") and STACK_TRACE.search(text):
         yield "the response contains a stack trace"
     if expect.get("no_patient_data"):
-        leaked = [k for k in ("nhs_number", "family", "birthdate") if sample.get(k) and sample[k] in text]
+        # the probed patient's details, and any personal value the harvest has seen, in the body or headers
+        seen = " ".join([text, *result.headers.values()])
+        leaked = {LEAK_NAMES[k] for k in ("nhs_number", "family", "birthdate") if sample.get(k) and sample[k] in seen}
+        leaked |= {LEAK_NAMES.get(c, c) for c in (redactor.patient_values_in(seen) if redactor else ())}
         if leaked:
-            yield f"the response contains patient data ({', '.join(leaked)})"
+            yield f"the response contains patient data ({', '.join(sorted(leaked))}); it is not quoted here"
     if expect.get("version_id") and not (body or {}).get("meta", {}).get("versionId"):
         yield "the resource has no meta.versionId"
     if expect.get("fhir_version") and (body or {}).get("fhirVersion") != expect["fhir_version"]:

@@ -27,6 +27,12 @@ _TRIVIAL = frozenset({"string", "markdown"})
 Checker = Callable[[object], "str | None"]
 
 
+# Types whose values name things, not people: a finding may quote them. Any other value (a date of
+# birth, a name, a free-text note) may be personal data, so a finding says where it is, never what.
+QUOTABLE = frozenset({"code", "id", "uri", "url", "canonical", "oid", "uuid"})
+QUOTE_MAX = 80
+
+
 def _calendar(value: str) -> str | None:
     """A value that matched the date/dateTime/instant regex but is not a real date."""
     date = value[:10]
@@ -34,8 +40,18 @@ def _calendar(value: str) -> str | None:
         try:
             dt.date.fromisoformat(date)
         except ValueError:
-            return f"'{value}' is not a real calendar date"
+            return "the value has the form of a date but is not a real calendar date (not quoted: it may be " \
+                   "personal data)"
     return None
+
+
+def _invalid(type_name: str, text: str) -> str:
+    if type_name not in QUOTABLE:
+        return f"the value is not a valid {type_name} (not quoted: it may be personal data)"
+    shown = text if len(text) <= QUOTE_MAX else text[:QUOTE_MAX] + "…"
+    if type_name == "id":
+        return f"'{shown}' is not a valid id (1–64 of A–Z, a–z, 0–9, '-' and '.')"
+    return f"'{shown}' is not a valid {type_name}"
 
 
 def _base64(value: str) -> str | None:
@@ -104,9 +120,7 @@ def _checker(type_name: str) -> Checker:
         if len(text) > MAX_STRING:
             return "value is longer than the 1 MB FHIR allows for a string"
         if regex is not None and not regex.fullmatch(text):
-            if type_name == "id":
-                return f"'{text}' is not a valid id (1–64 of A–Z, a–z, 0–9, '-' and '.')"
-            return f"'{text}' is not a valid {type_name}"
+            return _invalid(type_name, text)
         if dated:
             return _calendar(text)
         return None

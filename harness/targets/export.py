@@ -87,14 +87,28 @@ class ExportTarget:
         if missing:
             raise ConfigurationError([Problem("export path does not exist", str(p)) for p in missing])
         self.paths = paths
+        self._refused: list[tuple[Path, str]] = []  # symbolic links not followed, and why
         self._files = [f for p in paths for f in self._expand(p)]
 
-    @staticmethod
-    def _expand(path: Path) -> list[Path]:
-        if path.is_dir():
-            return sorted(p for p in path.rglob("*")
-                          if p.is_file() and not any(x.startswith(".") for x in p.relative_to(path).parts))
-        return [path]
+    def _expand(self, path: Path) -> list[Path]:
+        if not path.is_dir():
+            return [path]
+        root, files = path.resolve(), []
+        for p in sorted(path.rglob("*")):
+            if any(x.startswith(".") for x in p.relative_to(path).parts):
+                continue
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.exists():
+                    self._refused.append((p, "a symbolic link to nothing; there is no file to read"))
+                    continue
+                if not target.is_relative_to(root):
+                    self._refused.append((p, "a symbolic link out of the export folder; it was not followed "
+                                             "(copy the file into the folder to include it)"))
+                    continue
+            if p.is_file():
+                files.append(p)
+        return files
 
     def display(self, path: Path) -> str:
         for root in self.paths:
@@ -109,6 +123,8 @@ class ExportTarget:
         return sum(f.stat().st_size for f in self._files)
 
     def items(self, progress: Callable[[int], None] | None = None) -> Iterator[Located | ReadError]:
+        for link, why in self._refused:
+            yield ReadError(Location(self.display(link)), why)
         for path in self._files:
             name = self.display(path)
             if path.name in IGNORED_NAMES:
