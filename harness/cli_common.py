@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 from pathlib import Path
 
 import typer
@@ -19,6 +20,21 @@ from harness.targets.http_client import ClientConfig, FhirClient
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 out = Console()
 err = Console(stderr=True)
+
+
+def print_item(head: str, detail: str = "", *, indent: int = 2, console: Console | None = None) -> None:
+    """One entry of a list: the head line, then the detail wrapped under it with a hanging indent.
+
+    Lists read well at 80 columns where a table would wrap every cell one word per line.
+    """
+    console = console or out
+    width = max(console.width, 40)
+    console.print(textwrap.fill(head, width, initial_indent=" " * indent, subsequent_indent=" " * (indent + 4)),
+                  markup=False, highlight=False, soft_wrap=True)
+    if detail:
+        console.print(textwrap.fill(detail, width, initial_indent=" " * (indent + 4),
+                                    subsequent_indent=" " * (indent + 4)),
+                      markup=False, highlight=False, soft_wrap=True, style="dim")
 
 
 def config_error(exc: ConfigurationError) -> typer.Exit:

@@ -11,12 +11,12 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from harness.cli_common import config_error, out, parse_date
+from harness.cli_common import config_error, out, parse_date, print_item
 from harness.errors import ConfigurationError
 from harness.packs.coverage import render_coverage
 from harness.packs.diff import RuleChange, diff_rules
 from harness.packs.loader import lint_paths
-from harness.suites import Catalogue
+from harness.suites import Catalogue, schedule
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
@@ -75,6 +75,38 @@ def suites_diff(
     _print(diff_rules(left, right), as_json, f"{a.id} {a.version} on {first} → {b.id} {b.version} on {second}")
 
 
+def suites_show(
+    suite: Annotated[str, typer.Argument(help="suite id or file")],
+    as_of: Annotated[str | None, typer.Option("--as-of", help="the date to judge on, YYYY-MM-DD (default today)")] = None,
+    output_format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")] = None,
+) -> None:
+    """The rules a suite requires on a date (level, standard, clause, since), those coming later, and retired.
+
+    Exit 0, or 2 for an unknown suite, date or format.
+    """
+    if output_format not in ("text", "json"):
+        raise config_error(ConfigurationError(f"--format must be text or json, not '{output_format}'"))
+    try:
+        day = parse_date(as_of) or dt.date.today()
+        catalogue = Catalogue.default(packs_dir or ())
+        found = schedule(catalogue, catalogue.suite(suite), day)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    if output_format == "json":
+        out.print_json(json.dumps(found.as_dict()))
+        return
+    s = found.suite
+    out.print(f"{s.id} {s.version}: {escape(s.title)}, as of {day}", highlight=False)
+    for title, rules, when in (("in force", found.in_force, "since"), ("coming", found.coming, "from"),
+                               ("retired", found.retired, "until")):
+        out.print(f"\n{title} ({len(rules)})", highlight=False, style="bold")
+        for r in rules:
+            date = r.effective_until if when == "until" else r.effective_from
+            print_item(f"{r.level.value:<6} {r.id}  {r.title}",
+                       f"{when} {date} · {r.standard.title} {r.standard.version}: {r.clause}")
+
+
 def packs_coverage(
     out_path: Annotated[Path | None, typer.Option("--out", help="write here (default: print)")] = None,
 ) -> None:
@@ -94,3 +126,4 @@ def register_standards_commands(packs_app: typer.Typer, suites_app: typer.Typer)
     packs_app.command("diff")(packs_diff)
     packs_app.command("coverage")(packs_coverage)
     suites_app.command("diff")(suites_diff)
+    suites_app.command("show")(suites_show)

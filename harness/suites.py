@@ -144,3 +144,36 @@ class Catalogue:
 
 def in_force(rules: Iterable[Rule], as_of: dt.date, target_kind: str) -> list[Rule]:
     return [r for r in rules if r.in_force(as_of) and target_kind in r.applies_to]
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A suite's rules on one date: in force, coming later (with dates), and retired."""
+
+    suite: Suite
+    as_of: dt.date
+    in_force: list[Rule]
+    coming: list[Rule]
+    retired: list[Rule]
+
+    def as_dict(self) -> dict[str, object]:
+        def row(r: Rule) -> dict[str, object]:
+            return {"id": r.id, "title": r.title, "level": r.level.value, "standard": r.standard.id,
+                    "standard_title": r.standard.title, "standard_version": r.standard.version, "clause": r.clause,
+                    "since": r.effective_from.isoformat(),
+                    "until": r.effective_until.isoformat() if r.effective_until else None,
+                    "applies_to": sorted(r.applies_to), "pack": r.pack}
+        return {"suite": {"id": self.suite.id, "version": self.suite.version, "title": self.suite.title},
+                "as_of": self.as_of.isoformat(), "in_force": [row(r) for r in self.in_force],
+                "coming": [row(r) for r in self.coming], "retired": [row(r) for r in self.retired]}
+
+
+def schedule(catalogue: Catalogue, suite: Suite, as_of: dt.date) -> Schedule:
+    """What the suite requires on ``as_of`` and what the roadmap changes after it."""
+    rules = catalogue.rules_for(suite)
+    return Schedule(
+        suite, as_of,
+        in_force=[r for r in rules if r.in_force(as_of)],
+        coming=sorted((r for r in rules if r.effective_from > as_of), key=lambda r: (r.effective_from, r.id)),
+        retired=[r for r in rules if r.effective_until is not None and r.effective_until <= as_of],
+    )

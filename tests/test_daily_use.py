@@ -1,0 +1,73 @@
+"""A supplier's developer, many times a day: what is in force when, re-rendering, diffs, messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+runner = CliRunner()
+
+SCHEDULE_PACK = """\
+pack: test.schedule
+title: Schedule
+version: 1.0.0
+standards: [{id: T, title: Test standard, version: '2'}]
+rules:
+"""
+
+
+def cli(*args: str | Path, code: int | None = 0, columns: int = 200) -> Any:
+    res = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns), "NO_COLOR": "1"})
+    if code is not None:
+        assert res.exit_code == code, res.output
+    return res
+
+
+def _rule(rule_id: str, since: str, until: str | None = None, level: str = "MUST") -> str:
+    lines = [f"  - id: {rule_id}", f"    title: rule {rule_id}", f"    level: {level}", "    standard: T",
+             f'    clause: "clause of {rule_id}"', "    applies_to: [export]", f"    effective_from: {since}",
+             *([f"    effective_until: {until}"] if until else []), "    resource: Patient",
+             "    check: {kind: fhirpath, expression: gender.exists()}", "    remediation: fix it"]
+    return "\n".join(lines) + "\n"
+
+
+def _schedule_suite(tmp_path: Path) -> tuple[Path, Path]:
+    packs = tmp_path / "packs"
+    packs.mkdir()
+    (packs / "schedule.yaml").write_text(
+        SCHEDULE_PACK + _rule("T-NOW-001", "2024-01-01") + _rule("T-LATER-001", "2027-10-01", level="SHOULD")
+        + _rule("T-GONE-001", "2020-01-01", "2025-06-30"), encoding="utf-8")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text("suite: schedule\ntitle: Schedule test\nversion: 1.0.0\npacks: [{pack: test.schedule}]\n"
+                     "policy: {blocking_levels: [MUST]}\n", encoding="utf-8")
+    return packs, suite
+
+
+def test_suites_show_lists_what_is_in_force_coming_and_retired(tmp_path: Path) -> None:
+    packs, suite = _schedule_suite(tmp_path)
+    res = cli("suites", "show", suite, "--as-of", "2026-12-01", "--packs-dir", packs, "--format", "json")
+    data = json.loads(res.output)
+    assert [r["id"] for r in data["in_force"]] == ["T-NOW-001"]
+    assert [(r["id"], r["since"], r["level"]) for r in data["coming"]] == [("T-LATER-001", "2027-10-01", "SHOULD")]
+    assert [(r["id"], r["until"]) for r in data["retired"]] == [("T-GONE-001", "2025-06-30")]
+    assert data["in_force"][0]["clause"] == "clause of T-NOW-001" and data["in_force"][0]["standard"] == "T"
+    # On the day the later rule comes in, it is in force.
+    later = json.loads(cli("suites", "show", suite, "--as-of", "2027-10-01", "--packs-dir", packs,
+                           "--format", "json").output)
+    assert {r["id"] for r in later["in_force"]} == {"T-NOW-001", "T-LATER-001"} and later["coming"] == []
+    # Text, at 80 columns: a list, no line longer than the terminal.
+    text = cli("suites", "show", suite, "--as-of", "2026-12-01", "--packs-dir", packs, columns=80).output
+    assert "in force (1)" in text and "coming (1)" in text and "retired (1)" in text
+    assert "from 2027-10-01 · Test standard 2: clause of T-LATER-001" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_suites_show_refuses_a_bad_format_or_date(tmp_path: Path) -> None:
+    assert "--format must be text or json" in cli("suites", "show", "asl-dscr-core", "--format", "xml", code=2).output
+    assert "not a date" in cli("suites", "show", "asl-dscr-core", "--as-of", "tomorrow", code=2).output
+    assert "did you mean 'asl-dscr-core'" in cli("suites", "show", "asl-dscr-cor", code=2).output
