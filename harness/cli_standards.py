@@ -77,7 +77,7 @@ def suites_diff(
 
 def suites_show(
     suite: Annotated[str, typer.Argument(help="suite id or file")],
-    as_of: Annotated[str | None, typer.Option("--as-of", help="the date to judge on, YYYY-MM-DD (default today)")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="the date, YYYY-MM-DD (default today)")] = None,
     output_format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
     packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")] = None,
 ) -> None:
