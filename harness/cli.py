@@ -40,7 +40,7 @@ from harness.packs.generate import PackSpec, generate_pack
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
 from harness.reports.diff import diff_reports
-from harness.runner import Assessment, assess, parse_formats, write_reports
+from harness.runner import FORMATS, Assessment, assess, parse_formats, write_reports
 from harness.stopping import DEFAULT_DEADLINE, Stop
 from harness.suites import Catalogue
 from harness.targets.export import ExportTarget
@@ -302,6 +302,31 @@ def report_diff(
         for f in d.findings_removed[:20]:
             out.print(f"  - {f['rule']} {f['location'] or ''} {f['message']}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_FAIL if d.regressed else EXIT_PASS)
+
+
+@report_app.command("render")
+def report_render(
+    path: Annotated[Path, typer.Argument(help="a run's directory (or its report.json)")],
+    formats: Annotated[str, typer.Option("--format", help="comma-separated: html, junit, sarif, csv")] = "html",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="write here (default: beside report.json)")] = None,
+) -> None:
+    """Re-render reports from an existing report.json, which is left untouched (a signature stays valid).
+
+    Renderings are not signed content: they are derived from report.json, so one can be made
+    again at any time. Exit 0, or 2 for an unreadable report or an unknown format.
+    """
+    try:
+        wanted = [f for f in parse_formats(formats) if f != "json"]
+        source = path / "report.json" if path.is_dir() else path
+        report = _load_report(source)
+        target = out_dir or source.parent
+        check_out_dir(target)
+        for fmt in wanted:
+            name, render = FORMATS[fmt]
+            (target / name).write_bytes(render(report))
+            out.print(f"wrote {target / name}", highlight=False, soft_wrap=True)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
 
 
 def _load_report(path: Path) -> dict[str, Any]:

@@ -71,3 +71,28 @@ def test_suites_show_refuses_a_bad_format_or_date(tmp_path: Path) -> None:
     assert "--format must be text or json" in cli("suites", "show", "asl-dscr-core", "--format", "xml", code=2).output
     assert "not a date" in cli("suites", "show", "asl-dscr-core", "--as-of", "tomorrow", code=2).output
     assert "did you mean 'asl-dscr-core'" in cli("suites", "show", "asl-dscr-cor", code=2).output
+
+
+def test_report_render_remakes_renderings_and_keeps_the_signature(tmp_path: Path) -> None:
+    from tests.helpers import write_ndjson  # noqa: PLC0415
+
+    export = write_ndjson(tmp_path / "export" / "data.ndjson", [
+        {"resourceType": "Patient", "id": "p1", "gender": "female"}])
+    run = tmp_path / "run"
+    cli("run", "fhir-r4-base", "--export", export, "--out", run, "--format", "json,html,junit,sarif,csv", "-q")
+    cli("keys", "generate", "--out", tmp_path / "keys", "--name", "team")
+    cli("report", "sign", run, "--signing-key", tmp_path / "keys" / "team.key")
+    originals = {n: (run / n).read_bytes() for n in ("report.html", "junit.xml", "report.sarif", "requirements.csv")}
+    report_bytes = (run / "report.json").read_bytes()
+    for name in originals:
+        (run / name).unlink()
+    res = cli("report", "render", run, "--format", "html,junit,sarif,csv")
+    assert res.output.count("wrote ") == 4
+    assert {n: (run / n).read_bytes() for n in originals} == originals  # the same bytes as the run wrote
+    assert (run / "report.json").read_bytes() == report_bytes
+    cli("report", "verify", run, "--public-key", tmp_path / "keys" / "team.pub")
+    other = tmp_path / "elsewhere"
+    cli("report", "render", run / "report.json", "--format", "junit", "--out", other)
+    assert (other / "junit.xml").read_bytes() == originals["junit.xml"]
+    assert "unknown report format" in cli("report", "render", run, "--format", "pdf", code=2).output
+    assert "cannot read a report" in cli("report", "render", tmp_path / "nowhere", code=2).output
