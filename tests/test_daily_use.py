@@ -96,3 +96,28 @@ def test_report_render_remakes_renderings_and_keeps_the_signature(tmp_path: Path
     assert (other / "junit.xml").read_bytes() == originals["junit.xml"]
     assert "unknown report format" in cli("report", "render", run, "--format", "pdf", code=2).output
     assert "cannot read a report" in cli("report", "render", tmp_path / "nowhere", code=2).output
+
+
+def test_report_diff_keys_findings_on_what_they_are_about_not_the_folder(tmp_path: Path) -> None:
+    import shutil  # noqa: PLC0415
+
+    from tests.helpers import write_ndjson  # noqa: PLC0415
+
+    resources = [{"resourceType": "Patient", "id": f"p{i}", "gender": "boy"} for i in range(5)]
+    first = write_ndjson(tmp_path / "monday-export" / "patients.ndjson", resources)
+    second = tmp_path / "tuesday" / "renamed.ndjson"
+    second.parent.mkdir()
+    shutil.copy(first, second)
+    cli("run", "fhir-r4-base", "--export", first.parent, "--out", tmp_path / "r1", "-q", code=1)
+    cli("run", "fhir-r4-base", "--export", second.parent, "--out", tmp_path / "r2", "-q", code=1)
+    same = json.loads(cli("report", "diff", tmp_path / "r1", tmp_path / "r2", "--json").output)
+    assert same["findings_added"] == [] and same["findings_removed"] == []
+    # One resident fixed, one newly broken: exactly those two findings move.
+    resources[0]["gender"] = "female"
+    resources.append({"resourceType": "Patient", "id": "p9", "gender": "girl"})
+    write_ndjson(tmp_path / "wednesday" / "patients.ndjson", resources)
+    cli("run", "fhir-r4-base", "--export", tmp_path / "wednesday", "--out", tmp_path / "r3", "-q", code=1)
+    moved = json.loads(cli("report", "diff", tmp_path / "r1", tmp_path / "r3", "--json").output)
+    assert {f["resource_id"] for f in moved["findings_added"]} == {"p9"}  # its binding, and its narrative
+    assert "FHIR-BIND-001" in {f["rule"] for f in moved["findings_added"]}
+    assert [(f["rule"], f["resource_id"]) for f in moved["findings_removed"]] == [("FHIR-BIND-001", "p0")]

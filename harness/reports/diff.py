@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +43,37 @@ def diff_reports(old: dict[str, Any], new: dict[str, Any]) -> ReportDiff:
             out.newly_failing.append(_brief(rule, was))
         elif now_met and not was_met:
             out.newly_passing.append(_brief(rule, was))
-    old_findings = {f["id"]: f for f in old["findings"]}
-    new_findings = {f["id"]: f for f in new["findings"]}
-    out.findings_added = [new_findings[k] for k in sorted(set(new_findings) - set(old_findings))]
-    out.findings_removed = [old_findings[k] for k in sorted(set(old_findings) - set(new_findings))]
+    out.findings_added = _only_in(new["findings"], old["findings"])
+    out.findings_removed = _only_in(old["findings"], new["findings"])
+    return out
+
+
+def finding_key(f: dict[str, Any]) -> tuple[str, ...]:
+    """What a finding is about, not where the input happened to be: the same data in another folder,
+    or renamed, gives the same key. Findings without a resource fall back to the file's name within
+    its export (its folder left out), the pointer and the request."""
+    if f.get("resource_id"):
+        return (f["rule"], f.get("resource_type") or "", f["resource_id"], f.get("path") or "", f["message"])
+    file = f.get("file") or ""
+    inner = file.split("/", 1)[1] if "/" in file else file
+    return (f["rule"], "", "", inner, f.get("pointer") or "", _without_exchange(f.get("location") or ""),
+            f["message"])
+
+
+def _without_exchange(location: str) -> str:
+    return location.split(" [EX-", maxsplit=1)[0] if " [EX-" in location else ""
+
+
+def _only_in(these: list[dict[str, Any]], others: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The findings of ``these`` with no counterpart in ``others`` (as many times as they are extra)."""
+    remaining = Counter(finding_key(f) for f in others)
+    out = []
+    for f in sorted(these, key=finding_key):
+        key = finding_key(f)
+        if remaining[key]:
+            remaining[key] -= 1
+        else:
+            out.append(f)
     return out
 
 
