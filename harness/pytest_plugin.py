@@ -45,7 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assure-allow-insecure-local", action="store_true", default=None,
                     help="allow http:// and loopback/private addresses (local sandboxes)")
     group.addoption("--assure-as-of", help="date the rules are judged on (YYYY-MM-DD), default today")
-    group.addoption("--assure-level", choices=sorted(LEVELS), help="levels that fail the build (default must)")
+    group.addoption("--assure-level", choices=sorted(LEVELS),
+                    help="also fail the build on rules of these levels (default: exactly the suite's policy)")
     group.addoption("--assure-report", help="directory for the canonical report.json")
     group.addoption("--assure-extra-packs", action="append", help="extra rule-pack directory (repeatable)")
     group.addoption("--assure-package-dir", help="FHIR package directory for value sets")
@@ -76,6 +77,9 @@ def pytest_configure(config: pytest.Config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None and "assure_report" in workerinput:
         config.stash[ASSURE_KEY] = json.loads(Path(workerinput["assure_report"]).read_text(encoding="utf-8"))
+        return
+    if config.option.collectonly:  # list the items without reading the target or running anything
+        config.stash[ASSURE_KEY] = _planned(config)
         return
     config.stash[ASSURE_KEY] = _assess(config)
     if config.pluginmanager.hasplugin("xdist"):
@@ -128,16 +132,41 @@ def _env(config: pytest.Config, name: str) -> str | None:
         raise pytest.UsageError(f"care-assure: {exc}") from None
 
 
+def _as_of(config: pytest.Config) -> dt.date | None:
+    as_of = _opt(config, "as_of")
+    try:
+        return dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise pytest.UsageError(f"care-assure: --assure-as-of '{as_of}' is not YYYY-MM-DD") from None
+
+
+def _planned(config: pytest.Config) -> dict[str, Any]:
+    """The rules the suite has in force for this target, shaped like a report's, for --collect-only."""
+    from harness.engine import READ_RULE  # noqa: PLC0415
+    from harness.errors import ConfigurationError  # noqa: PLC0415
+    from harness.suites import Catalogue, in_force  # noqa: PLC0415
+
+    kind = "api" if _opt(config, "api") else "export"
+    try:
+        catalogue = Catalogue.default([Path(p) for p in _opt(config, "extra_packs") or []])
+        suite = catalogue.suite(_opt(config, "suite"))
+        rules = [READ_RULE, *in_force(catalogue.rules_for(suite), _as_of(config) or dt.date.today(), kind)]
+    except ConfigurationError as exc:
+        raise pytest.UsageError("care-assure:\n" + "\n".join(str(p) for p in exc.problems)) from None
+    return {"run": {"suite": {"id": suite.id, "version": suite.version}}, "findings": [],
+            "decision": {"outcome": "not-run", "reasons": [], "warnings": []},
+            "rules": [{"id": r.id, "title": r.title, "level": r.level.value, "pack": r.pack,
+                       "standard": f"{r.standard.id} {r.standard.version}", "clause": r.clause,
+                       "outcome": "not-run", "message": "", "remediation": r.remediation,
+                       "counts": {"failed": 0, "errors": 0}} for r in rules]}
+
+
 def _assess(config: pytest.Config) -> dict[str, Any]:
     from harness.errors import ConfigurationError  # noqa: PLC0415
     from harness.reports.canonical import dumps  # noqa: PLC0415
     from harness.runner import assess  # noqa: PLC0415
 
-    as_of = _opt(config, "as_of")
-    try:
-        day = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise pytest.UsageError(f"care-assure: --assure-as-of '{as_of}' is not YYYY-MM-DD") from None
+    day = _as_of(config)
     package_dir = _opt(config, "package_dir")
     attestations = _opt(config, "attestations")
     try:
@@ -193,7 +222,13 @@ class AssureItem(pytest.Item):
     def runtest(self) -> None:
         rule = self.rule
         outcome, message = rule["outcome"], rule["message"] or rule["title"]
-        blocking = rule["level"] in LEVELS[_opt(self.config, "level") or "must"]
+        if outcome == "not-run":
+            pytest.skip("not run")
+        # the suite's own policy decides, as it does the report's decision; --assure-level can only add
+        decision = self.config.stash[ASSURE_KEY]["decision"]
+        level = _opt(self.config, "level")
+        blocking = any(r["rule"] == rule["id"] for r in decision["reasons"]) or (
+            level is not None and rule["level"] in LEVELS[level])
         if outcome == "pass":
             return
         if outcome in ("not-applicable", "waived"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator
@@ -216,3 +217,45 @@ def test_usage_errors_are_reported_without_traceback(pytester: pytest.Pytester, 
     result = pytester.runpytest("--assure-suite", "asl-dscr-core")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "give --assure-export or --assure-api" in result.stderr.str()
+
+
+def test_a_suite_that_blocks_should_rules_fails_ci_on_a_should_failure(
+        pytester: pytest.Pytester, broken_export: Path) -> None:
+    suite = pytester.path / "strict.yaml"
+    suite.write_text((ROOT / "suites" / "asl-dscr-core.yaml").read_text(encoding="utf-8").replace(
+        "blocking_levels: [MUST]", "blocking_levels: [MUST, SHOULD]"), encoding="utf-8")
+    assert "blocking_levels: [MUST, SHOULD]" in suite.read_text(encoding="utf-8")
+    result = pytester.runpytest("--assure-suite", str(suite), "--assure-as-of", "2026-11-01", "-p", "no:randomly",
+                                "--assure-export", str(broken_export), "-rA")
+    outcomes = _outcomes(result)
+    assert outcomes["DSCR-CP-001"] == "FAILED"  # SHOULD, and this suite's policy blocks it: CI fails as the report does
+    assert outcomes["NHSNO-CHK-001"] == "FAILED"
+    assert "XFAIL" not in outcomes.values()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_collect_only_lists_the_rules_and_runs_nothing(pytester: pytest.Pytester, broken_export: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the assessment ran under --collect-only")
+
+    monkeypatch.setattr(runner, "assess", never)
+    report_dir = pytester.path / "reports"
+    result = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "--assure-report", str(report_dir),
+                                "--collect-only", "-q")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    listed = [line for line in result.outlines if "care-assure[asl-dscr-core]::" in line]
+    in_force = run_suite(broken_export, as_of=dt.date(2026, 11, 1)).report["rules"]
+    assert sorted(line.split("::")[1] for line in listed) == sorted(r["id"] for r in in_force)
+    assert not report_dir.exists()
+
+
+def test_export_option_with_a_space_or_an_equals_sign_is_the_same(pytester: pytest.Pytester,
+                                                                 broken_export: Path) -> None:
+    spaced = pytester.runpytest(*SUITE, "--assure-export", str(broken_export), "-rA")
+    joined = pytester.runpytest(*SUITE, f"--assure-export={broken_export}", "-rA")
+    assert _outcomes(spaced) == _outcomes(joined) and len(_outcomes(spaced)) >= 40
+    # and a relative path means the same, from the directory pytest runs in
+    relative = os.path.relpath(broken_export, pytester.path)
+    assert _outcomes(pytester.runpytest(*SUITE, "--assure-export", relative, "-rA")) == _outcomes(spaced)
+    assert _outcomes(pytester.runpytest(*SUITE, f"--assure-export={relative}", "-rA")) == _outcomes(spaced)
