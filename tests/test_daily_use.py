@@ -74,7 +74,7 @@ def test_suites_show_refuses_a_bad_format_or_date(tmp_path: Path) -> None:
 
 
 def test_report_render_remakes_renderings_and_keeps_the_signature(tmp_path: Path) -> None:
-    from tests.helpers import write_ndjson  # noqa: PLC0415
+    from tests.helpers import write_ndjson
 
     export = write_ndjson(tmp_path / "export" / "data.ndjson", [
         {"resourceType": "Patient", "id": "p1", "gender": "female"}])
@@ -99,9 +99,9 @@ def test_report_render_remakes_renderings_and_keeps_the_signature(tmp_path: Path
 
 
 def test_report_diff_keys_findings_on_what_they_are_about_not_the_folder(tmp_path: Path) -> None:
-    import shutil  # noqa: PLC0415
+    import shutil
 
-    from tests.helpers import write_ndjson  # noqa: PLC0415
+    from tests.helpers import write_ndjson
 
     resources = [{"resourceType": "Patient", "id": f"p{i}", "gender": "boy"} for i in range(5)]
     first = write_ndjson(tmp_path / "monday-export" / "patients.ndjson", resources)
