@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,6 +20,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from rich.table import Table
 
 from harness import __version__
+from harness.attestations import ENV as ATTESTATIONS_ENV
 from harness.cli_common import (
     EXIT_CONFIG,
     EXIT_FAIL,
@@ -30,6 +32,7 @@ from harness.cli_common import (
     make_target,
     out,
     parse_date,
+    print_item,
 )
 from harness.cli_registry import register_registry_commands
 from harness.cli_standards import register_standards_commands
@@ -40,11 +43,13 @@ from harness.packs.generate import PackSpec, generate_pack
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
 from harness.reports.diff import diff_reports
+from harness.results import Outcome
 from harness.runner import FORMATS, Assessment, assess, parse_formats, write_reports
 from harness.stopping import DEFAULT_DEADLINE, Stop
 from harness.suites import Catalogue
 from harness.targets.export import ExportTarget
 from harness.targets.http_client import ClientConfig, FhirClient, secret_from_env
+from harness.wording import crash
 
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 
@@ -115,8 +120,14 @@ def run(
         "--forecast-until", help="also evaluate rules coming into force by this date (report's forecast section)")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also print the first findings of each rule "
+                                                                  "not met")] = False,
 ) -> None:
-    """Run a suite against a supplier's export or API and write the reports."""
+    """Run a suite against a supplier's export or API and write the reports.
+
+    Exit codes: 0 pass, 1 fail, 2 usage or configuration error, 3 could not evaluate (nothing
+    readable, the deadline passed, interrupted, or a harness fault) — never a pass.
+    """
     stop = Stop(deadline)
     try:
         day = parse_date(as_of)
@@ -148,29 +159,53 @@ def run(
     except (typer.Exit, typer.BadParameter, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - the harness failing is "could not evaluate", never a traceback
-        err.print(f"[bold red]could not evaluate:[/bold red] the harness failed: {type(exc).__name__}: "
-                  f"{escape(str(exc)[:500])}", highlight=False, soft_wrap=True)
+        err.print(f"[bold red]could not evaluate:[/bold red] {escape(crash(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_NOT_EVALUATED) from None
     if not quiet:
-        _print_summary(result)
+        _print_summary(result, verbose)
         for path in written:
-            out.print(f"wrote {path}", highlight=False)
+            out.print(f"wrote {path}", highlight=False, soft_wrap=True)
     _print_decision(result)
+    awaiting = sum(r.outcome == Outcome.MANUAL for r in result.result.rules)
+    if awaiting and attestations is None and not os.environ.get(ATTESTATIONS_ENV):
+        out.print(f"{awaiting} rule(s) await an attestation: answer them in a YAML file and give it with "
+                  "--attestations FILE", highlight=False)
     raise typer.Exit({"pass": EXIT_PASS, COULD_NOT_EVALUATE: EXIT_NOT_EVALUATED}.get(result.decision.outcome,
                                                                                    EXIT_FAIL))
 
 
-def _print_summary(result: Assessment) -> None:
-    table = Table(title=f"{result.suite.title} ({result.suite.id} {result.suite.version}), as of {result.result.as_of}")
-    for col in ("rule", "level", "outcome", "subjects", "failed", "errors"):
-        table.add_column(col, justify="right" if col in ("subjects", "failed", "errors") else "left",
-                         no_wrap=True, min_width=16 if col == "rule" else None)
-    table.add_column("title", ratio=1)
-    for r in result.result.rules:
-        style = OUTCOME_STYLE.get(r.outcome.value, "")
-        table.add_row(r.rule, r.level.value, f"[{style}]{r.outcome.value}[/{style}]", str(r.subjects),
-                      str(r.failed), str(r.errors), r.title)
-    out.print(table)
+WIDE = 100  # below this many columns a table would wrap its cells word by word: print a list instead
+SHOWN_FINDINGS = 5
+MARK = {"pass": "✓", "fail": "✗", "error": "?", "manual": "…", "not-applicable": "-", "waived": "~"}
+
+
+def _print_summary(result: Assessment, verbose: bool = False) -> None:
+    title = f"{result.suite.title} ({result.suite.id} {result.suite.version}), as of {result.result.as_of}"
+    if out.width >= WIDE:
+        table = Table(title=title)
+        for col in ("rule", "level", "outcome", "subjects", "failed", "errors"):
+            table.add_column(col, justify="right" if col in ("subjects", "failed", "errors") else "left",
+                             no_wrap=True, min_width=16 if col == "rule" else None)
+        table.add_column("title", ratio=1)
+        for r in result.result.rules:
+            style = OUTCOME_STYLE.get(r.outcome.value, "")
+            table.add_row(r.rule, r.level.value, f"[{style}]{r.outcome.value}[/{style}]", str(r.subjects),
+                          str(r.failed), str(r.errors), r.title)
+        out.print(table)
+    else:
+        out.print(title, highlight=False, soft_wrap=False)
+        for r in result.result.rules:
+            counts = f"{r.subjects} checked" + (f", {r.failed} failed" if r.failed else "") \
+                + (f", {r.errors} errors" if r.errors else "")
+            print_item(f"{MARK.get(r.outcome.value, ' ')} {r.rule} ({r.level.value}) {r.outcome.value}: {counts}",
+                       r.title, indent=0)
+    if verbose:
+        for r in result.result.rules:
+            if r.outcome.value in ("pass", "not-applicable") or not r.findings:
+                continue
+            out.print(f"{r.rule}: {len(r.findings)} finding(s) kept", highlight=False, style="bold")
+            for f in r.findings[:SHOWN_FINDINGS]:
+                print_item(f.where(), f.message)
     out.print(f"{result.result.resources_read} resources read from {len(result.result.inputs)} input(s)")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,6 +32,7 @@ from harness.results import (
 )
 from harness.stopping import Interrupted
 from harness.targets.base import Located, ReadError
+from harness.wording import crash
 
 READ_RULE = Rule(
     id="HARNESS-READ-001", pack="care-assure.harness", title="Every part of the target can be read",
@@ -155,7 +156,7 @@ class Run:
                     subject = is_subject and _matches(cr, resource)
                     state.accumulator.observe(item, subject)
                 except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
-                    state.add(Issue(f"check raised {type(exc).__name__}: {exc}", None, "exception"),
+                    state.add(Issue(f"could not evaluate: {crash(exc)}", None, "exception"),
                               resource, item.location, None, error=True)
         self.resources = self.read_state.subjects
 
@@ -183,7 +184,7 @@ class Run:
                 # stand, but dataset rules (references, uniqueness, API behaviour) would judge a fragment
                 result = _result(state, Outcome.ERROR, f"not evaluated: {self.stopped}")
             else:
-                result = _finish_rule(state)
+                result = _finish_rule(state, self.counts)
             if cr.rule.id in self.plan.upcoming:
                 upcoming.append(Upcoming(cr.rule.effective_from.isoformat(), result))
             else:
@@ -251,7 +252,17 @@ def _read_result(state: RuleState) -> RuleResult:
     return _result(state, Outcome.PASS, None)
 
 
-def _finish_rule(state: RuleState) -> RuleResult:
+def _absent(rule: Rule, counts: Mapping[str, int]) -> str:
+    """Why a rule saw nothing: no resources of its type, or none that matched its ``where``."""
+    types = ", ".join(rule.resources)
+    read = sum(counts.get(t, 0) for t in rule.resources) if "*" not in rule.resources else sum(counts.values())
+    if rule.where and read:
+        shown = rule.where.removesuffix(".exists()")  # "matching X" already says it exists
+        return f"no {types} matching `{shown}` ({read} {types} read)"
+    return f"no {types} in the target"
+
+
+def _finish_rule(state: RuleState, counts: Mapping[str, int]) -> RuleResult:
     cr = state.compiled
     if cr.broken:
         return _result(state, Outcome.ERROR, cr.broken)
@@ -259,7 +270,7 @@ def _finish_rule(state: RuleState) -> RuleResult:
         try:
             outcome, message, issues = cr.check()
         except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
-            return _result(state, Outcome.ERROR, f"could not evaluate: {type(exc).__name__}: {exc}")
+            return _result(state, Outcome.ERROR, f"could not evaluate: {crash(exc)}")
         for issue in issues:
             state.add(issue, None, None, None)
         return _result(state, outcome, message)
@@ -271,7 +282,7 @@ def _finish_rule(state: RuleState) -> RuleResult:
                           subject.location, None, error=issue.error)
             state.failed += acc.overflow
         except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
-            state.add(Issue(f"could not evaluate: {type(exc).__name__}: {exc}", None, "exception"),
+            state.add(Issue(f"could not evaluate: {crash(exc)}", None, "exception"),
                       None, None, None, error=True)
         state.subjects = max(state.subjects, acc.subjects)
     rule = cr.rule
@@ -281,10 +292,9 @@ def _finish_rule(state: RuleState) -> RuleResult:
         return _result(state, Outcome.ERROR, f"could not evaluate on {state.errors} subject(s): "
                                              f"{state.first_error}")
     if state.subjects == 0:
-        types = ", ".join(rule.resources)
         if rule.when_absent == "fail":
-            return _result(state, Outcome.FAIL, f"no {types} in the target: the rule needs data to pass")
-        return _result(state, Outcome.NOT_APPLICABLE, f"no {types} in the target")
+            return _result(state, Outcome.FAIL, f"{_absent(rule, counts)}: the rule needs data to pass")
+        return _result(state, Outcome.NOT_APPLICABLE, _absent(rule, counts))
     return _result(state, Outcome.PASS, None)
 
 

@@ -77,6 +77,12 @@ class Finding:
     code: str = "invalid"
     error: bool = False
 
+    def where(self) -> str:
+        """Where, in words: the resource, then the file:line or request, then the element path."""
+        subject = "/".join(x for x in (self.resource_type, self.resource_id) if x)
+        parts = [subject, str(self.location) if self.location else "", self.path or ""]
+        return " · ".join(p for p in parts if p) or "the target"
+
     def sort_key(self) -> tuple[Any, ...]:
         loc = self.location or Location()
         return (self.rule, loc.file or "", loc.line or 0, loc.pointer or "", loc.request or "",

@@ -21,8 +21,8 @@ rules:
 """
 
 
-def cli(*args: str | Path, code: int | None = 0, columns: int = 200) -> Any:
-    res = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns), "NO_COLOR": "1"})
+def cli(*args: str | Path, code: int | None = 0, columns: int = 200, env: dict[str, str] | None = None) -> Any:
+    res = runner.invoke(app, [str(a) for a in args], env={"COLUMNS": str(columns), "NO_COLOR": "1", **(env or {})})
     if code is not None:
         assert res.exit_code == code, res.output
     return res
@@ -121,3 +121,61 @@ def test_report_diff_keys_findings_on_what_they_are_about_not_the_folder(tmp_pat
     assert {f["resource_id"] for f in moved["findings_added"]} == {"p9"}  # its binding, and its narrative
     assert "FHIR-BIND-001" in {f["rule"] for f in moved["findings_added"]}
     assert [(f["rule"], f["resource_id"]) for f in moved["findings_removed"]] == [("FHIR-BIND-001", "p0")]
+
+
+def _patients_and(tmp_path: Path, *extra: dict[str, Any]) -> Path:
+    from tests.helpers import write_ndjson  # noqa: PLC0415
+
+    return write_ndjson(tmp_path / "export" / "data.ndjson", [
+        {"resourceType": "Patient", "id": "p1", "gender": "female"}, *extra])
+
+
+def test_a_rule_whose_where_matched_nothing_says_so_and_how_many_were_read(tmp_path: Path) -> None:
+    export = _patients_and(tmp_path, {"resourceType": "Organization", "id": "o1", "name": "Elm House",
+                                      "type": [{"coding": [{"code": "other"}]}]})
+    cli("run", "asl-dscr-core", "--export", export, "--out", tmp_path / "out", "-q", code=None)
+    rules = {r["id"]: r for r in json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))["rules"]}
+    assert rules["ODS-REF-001"]["message"] == ("no Organization matching `type.coding.where(code = 'prov')` "
+                                               "(1 Organization read): the rule needs data to pass")
+    assert rules["ODS-FMT-001"]["message"] == "no Organization in the target" or rules["ODS-FMT-001"]["outcome"] \
+        != "not-applicable"
+
+
+def test_the_attestation_hint_is_given_once(tmp_path: Path) -> None:
+    export = _patients_and(tmp_path)
+    res = cli("run", "asl-dscr-core", "--export", export, "--out", tmp_path / "out", code=None, columns=80,
+              env={"CARE_ASSURE_ATTESTATIONS": ""})
+    report = json.loads((tmp_path / "out" / "report.json").read_text(encoding="utf-8"))
+    manual = [r for r in report["rules"] if r["outcome"] == "manual"]
+    assert len(manual) >= 3
+    cso = next(r for r in manual if r["id"] == "DSCR-ATT-CSO-001")
+    assert cso["message"] == ("awaiting an attestation: Has a named, registered clinician been appointed "
+                              "Clinical Safety Officer, and is there a current DCB0129 clinical safety case "
+                              "report and hazard log for this release?")
+    assert "--attestations" not in json.dumps(report)
+    assert res.output.count("--attestations FILE") == 1
+    assert f"{len(manual)} rule(s) await an attestation: answer them in a YAML file and give it with " \
+           "--attestations FILE" in " ".join(res.output.split())
+
+
+def test_messages_use_json_words_not_python_class_names(tmp_path: Path) -> None:
+    import socket  # noqa: PLC0415
+
+    bundle = tmp_path / "export" / "bundle.json"
+    bundle.parent.mkdir()
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": [1, 2]}, {"resource": {"resourceType": "Patient", "id": "p", "gender": 3}}]}), encoding="utf-8")
+    cli("run", "fhir-r4-base", "--export", bundle.parent, "--out", tmp_path / "out", "-q", code=None)
+    text = (tmp_path / "out" / "report.json").read_text(encoding="utf-8")
+    assert "found an array" in text
+    for name in ("list", "dict", "int", "str", "NoneType", "Error:"):
+        assert f"found {name}" not in text and f" {name}:" not in text
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = cli("run", "asl-dscr-core", "--api", f"http://127.0.0.1:{port}", "--allow-insecure-local",
+              "--out", tmp_path / "api", "-q", code=3)
+    report = json.loads((tmp_path / "api" / "report.json").read_text(encoding="utf-8"))
+    messages = " ".join(f["message"] for f in report["findings"]) + res.output
+    assert "connection failed: Connection refused" in messages
+    assert "ConnectionError" not in messages and "object at 0x" not in messages

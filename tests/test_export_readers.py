@@ -26,7 +26,7 @@ def test_ndjson_lines_and_errors(tmp_path: Path) -> None:
     assert [(r.resource["id"], r.location.line) for r in ok] == [("a", 1), ("b", 6)]
     assert [(e.location.line, e.message.split(":")[0]) for e in errors] == [
         (3, "line is not valid JSON"),
-        (4, "expected a JSON object (a FHIR resource), found list"),
+        (4, "expected a JSON object (a FHIR resource), found an array"),
         (5, "object has no 'resourceType', so it is not a FHIR resource"),
     ]
     assert str(errors[0].location) == "Patient.ndjson:3"

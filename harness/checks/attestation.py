@@ -25,8 +25,8 @@ def attestation(params: dict[str, Any], ctx: RuleContext) -> Any:
     def answer() -> tuple[Outcome, str, list[Issue]]:
         found = answers.answers.get(ctx.rule_id) if answers else None
         if found is None:
-            where = f"in {answers.source}" if answers else "(no attestations file: pass --attestations FILE)"
-            return Outcome.MANUAL, f"awaiting an attestation {where}: {params['question']}", []
+            where = f" (not answered in {answers.source})" if answers else ""
+            return Outcome.MANUAL, f"awaiting an attestation{where}: {params['question']}", []
         said = f"attested {'yes' if found.answer else 'no'} by {found.by} on {found.date}"
         if not found.answer:
             return Outcome.FAIL, said, [Issue(f"{said}: {params['question']}", code="business-rule")]

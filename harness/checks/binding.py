@@ -8,6 +8,7 @@ from harness.checks.registry import RuleContext, register
 from harness.checks.values import ValueCheck
 from harness.results import Issue
 from harness.terminology import Terminology
+from harness.wording import json_kind
 
 
 @register("binding", scope="value", needs_select=True, params={
@@ -49,7 +50,7 @@ def binding(params: dict[str, Any], ctx: RuleContext) -> ValueCheck:
             return None if in_set(default_system, value) else Issue(
                 f"code '{value}' is not in {label}", code="code-invalid")
         if not isinstance(value, dict):
-            return Issue(f"expected a code, Coding or CodeableConcept, found {type(value).__name__}",
+            return Issue(f"expected a code, Coding or CodeableConcept, found {json_kind(value)}",
                          code="structure")
         if "coding" in value or "text" in value:
             codings = value.get("coding") or []

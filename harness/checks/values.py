@@ -17,6 +17,7 @@ from harness.identifiers import (
     sctid_problem,
 )
 from harness.results import Issue
+from harness.wording import json_kind
 
 ValueCheck = Callable[[Any], Issue | None]
 
@@ -41,7 +42,7 @@ def linear_regex(expression: str) -> Any:
 
 
 def _not_text(value: Any) -> Issue:
-    return Issue(f"expected a string, found {type(value).__name__}", code="structure")
+    return Issue(f"expected a string, found {json_kind(value)}", code="structure")
 
 
 @register("pattern", scope="value", needs_select=True, params={

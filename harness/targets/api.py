@@ -14,6 +14,7 @@ from typing import Any
 from harness.results import InputFile, Location
 from harness.targets.base import Located, ReadError
 from harness.targets.http_client import FhirClient, HttpResult
+from harness.wording import json_kind
 
 PAGE_SIZE = 100
 
@@ -28,7 +29,7 @@ def response_problem(result: HttpResult, expect_type: str | None = None) -> str 
         kind = result.headers.get("Content-Type", "no Content-Type")
         return f"response is not JSON ({kind})"
     if expect_type and (not isinstance(result.json, dict) or result.json.get("resourceType") != expect_type):
-        found = result.json.get("resourceType") if isinstance(result.json, dict) else type(result.json).__name__
+        found = result.json.get("resourceType") if isinstance(result.json, dict) else json_kind(result.json)
         return f"expected a {expect_type}, got {found}"
     return None
 

@@ -21,6 +21,7 @@ import requests
 
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Exchange
+from harness.wording import network_reason
 
 FHIR_JSON = "application/fhir+json"
 RETRY_STATUSES = frozenset({429, 503})
@@ -247,9 +248,9 @@ class FhirClient:
         except requests.Timeout:
             error, unreachable = f"timed out (connect {timeouts[0]:g}s, read {timeouts[1]:g}s)", True
         except requests.ConnectionError as exc:
-            error, unreachable = f"connection failed: {type(exc).__name__}: {str(exc)[:400]}", True
+            error, unreachable = f"connection failed: {network_reason(exc)}", True
         except requests.RequestException as exc:
-            error = f"request failed: {type(exc).__name__}: {str(exc)[:200]}"
+            error = f"request failed: {network_reason(exc)}"
         exchange = self.evidence.record(
             rule=rule, method=method, url=url, request_headers=headers,
             request_body=payload if isinstance(payload, bytes) else None, status=status,

@@ -19,13 +19,14 @@ from lxml import etree
 from harness.fhir.xml import FHIR_NS, XmlConversionError, local_name, resource_to_json
 from harness.results import Location
 from harness.targets.base import Located, ReadError
+from harness.wording import json_kind
 
 Item = Located | ReadError
 
 
 def _resource_error(value: Any) -> str | None:
     if not isinstance(value, dict):
-        return f"expected a JSON object (a FHIR resource), found {type(value).__name__}"
+        return f"expected a JSON object (a FHIR resource), found {json_kind(value)}"
     rtype = value.get("resourceType")
     if not isinstance(rtype, str) or not rtype:
         return "object has no 'resourceType', so it is not a FHIR resource"
@@ -107,7 +108,7 @@ def _top_level_type(stream: IO[bytes]) -> str | None:
 
 def _parse_problem(exc: Exception) -> str:
     """The parser's complaint without the input text it quotes (which may be patient data)."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else "the parser gave no reason"
 
 
 def read_json(stream: IO[bytes], name: str) -> Iterator[Item]:
