@@ -124,7 +124,7 @@ def test_report_diff_keys_findings_on_what_they_are_about_not_the_folder(tmp_pat
 
 
 def _patients_and(tmp_path: Path, *extra: dict[str, Any]) -> Path:
-    from tests.helpers import write_ndjson  # noqa: PLC0415
+    from tests.helpers import write_ndjson
 
     return write_ndjson(tmp_path / "export" / "data.ndjson", [
         {"resourceType": "Patient", "id": "p1", "gender": "female"}, *extra])
@@ -159,7 +159,7 @@ def test_the_attestation_hint_is_given_once(tmp_path: Path) -> None:
 
 
 def test_messages_use_json_words_not_python_class_names(tmp_path: Path) -> None:
-    import socket  # noqa: PLC0415
+    import socket
 
     bundle = tmp_path / "export" / "bundle.json"
     bundle.parent.mkdir()
