@@ -395,12 +395,17 @@ def replay(
         raise config_error(ConfigurationError(f"{counterexample}: not a counterexample file ({exc})")) from None
     except ConfigurationError as exc:
         raise config_error(exc) from None
+    from harness.properties.sandbox import clean_up  # noqa: PLC0415
+
     try:
         message = prop.check(client, data["example"])
     except ConnectionError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_CONFIG) from None
-    requests = ", ".join(ex.describe() for ex in client.evidence.exchanges)
+    finally:
+        cleanup = clean_up(client)  # the sandbox is left as it was found
+        out.print(f"replay {cleanup.describe()}", highlight=False, soft_wrap=True)
+    requests = ", ".join(ex.describe() for ex in client.evidence.exchanges if ex.rule != "cleanup")
     if message:
         out.print(f"still fails ({data['rule']}, {data['property']}): {escape(message)}",
                   highlight=False, soft_wrap=True)

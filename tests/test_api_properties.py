@@ -94,3 +94,38 @@ def test_the_property_kind_names_every_property() -> None:
     from harness.properties.api import PROPERTIES
 
     assert sorted(PROPERTY_NAMES) == sorted(PROPERTIES)
+
+
+def _patients(api: ReferenceApi) -> list[str]:
+    return sorted(r["id"] for r in api.store.of_type("Patient"))
+
+
+def test_property_runs_and_replays_leave_the_sandbox_as_they_found_it(tmp_path: Path) -> None:
+    sandbox = ReferenceApi(residents=3)
+    before = _patients(sandbox)
+    with ReferenceServer(sandbox) as server:
+        res = _run(server.url, tmp_path / "props", "--examples", "8")
+        assert res.exit_code == 0, res.output
+        assert _patients(sandbox) == before  # every record the examples created was deleted again
+        cleanups = [json.loads(p.read_text(encoding="utf-8"))
+                    for p in (tmp_path / "props" / "evidence").glob("CLEANUP-*.json")]
+        assert len(cleanups) == 6 and all(c["left_behind"] == [] for c in cleanups)
+        assert sum(len(c["deleted"]) for c in cleanups) >= 8
+        assert all(c["summary"].startswith("deleted the ") for c in cleanups)
+        # so the next conformance run sees only the sandbox's own data
+        after = runner.invoke(app, ["run", "asl-dscr-core", "--api", server.url, "--token-env", "REF_TOKEN",
+                                    "--allow-insecure-local", "--out", str(tmp_path / "core"),
+                                    "--as-of", "2026-11-01", "-q"])
+        assert after.exit_code == 0, after.output
+    broken = ReferenceApi(residents=3, defects=["drop-second-given"])
+    with ReferenceServer(broken) as server:
+        _run(server.url, tmp_path / "broken", "--examples", "20", "--seed", "7")
+        report = json.loads((tmp_path / "broken" / "report.json").read_text(encoding="utf-8"))
+        finding = next(f for f in report["findings"] if f["rule"] == "API-PROP-ROUNDTRIP-001")
+        ce = re.search(r"(CE-\d+)", finding["message"])
+        assert ce
+        state = _patients(broken)
+        replayed = runner.invoke(app, ["replay", str(tmp_path / "broken" / "evidence" / f"{ce.group(1)}.json"),
+                                       "--token-env", "REF_TOKEN", "--allow-insecure-local"])
+        assert replayed.exit_code == 1 and "replay deleted the 1 record(s) it created" in replayed.output
+        assert _patients(broken) == state

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from harness.attestations import load_attestations
 from harness.engine import Run
-from harness.identifiers import nhs_number_problem
+from harness.identifiers import NHS_NUMBER_SYSTEM, nhs_number_problem
 from harness.plan import build_plan
 from harness.properties.strategies import binding_codes, birth_dates, datasets, date_times, name_parts, nhs_numbers
 from harness.properties.violations import VIOLATIONS, violating_datasets
@@ -41,7 +41,7 @@ def _run(data: list[dict[str, Any]]) -> Any:
 
 
 @SETTINGS
-@given(datasets(max_residents=5))
+@given(datasets(max_residents=5, test_range=False))
 def test_valid_datasets_meet_every_rule(data: list[dict[str, Any]]) -> None:
     result = _run(data)
     assert [(r.rule, r.message, [f.message for f in r.findings[:2]]) for r in result.rules
@@ -102,3 +102,9 @@ def test_edge_cases_are_reachable() -> None:
 def test_generated_nhs_numbers_are_valid(anywhere: str, test: str) -> None:
     assert nhs_number_problem(anywhere) is None and nhs_number_problem(test) is None
     assert test.startswith("999") and re.fullmatch(r"\d{10}", anywhere)
+
+
+@given(datasets(max_residents=4))
+def test_generated_datasets_use_only_test_range_nhs_numbers(data: list[dict[str, Any]]) -> None:
+    numbers = [i["value"] for r in data for i in r.get("identifier", []) if i.get("system") == NHS_NUMBER_SYSTEM]
+    assert numbers and all(n.startswith("999") for n in numbers)

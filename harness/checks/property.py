@@ -46,9 +46,15 @@ class PropertyAccumulator:
         chosen = {**self.settings, **{k: v for k, v in getattr(self.target, "property_overrides", {}).items()
                                       if v is not None}}
         from harness.properties.api import PROPERTIES, run_property  # noqa: PLC0415 - Hypothesis, only when run
+        from harness.properties.sandbox import clean_up  # noqa: PLC0415
 
-        outcome = run_property(PROPERTIES[self.property], client, examples=chosen["examples"], seed=chosen["seed"],
-                               deadline_ms=chosen["deadline_ms"])
+        try:
+            outcome = run_property(PROPERTIES[self.property], client, examples=chosen["examples"],
+                                   seed=chosen["seed"], deadline_ms=chosen["deadline_ms"])
+        finally:  # whatever happened, the sandbox is left as it was found, and the evidence says so
+            cleanup = clean_up(client)
+            client.evidence.add_artifact("CLEANUP", {"rule": self.rule, "property": self.property,
+                                                     "summary": cleanup.describe(), **cleanup.as_dict()})
         self.subjects = outcome.examples_run
         if outcome.error:
             yield Issue(outcome.error, None, "exception", error=True), Subject(None, None, None)

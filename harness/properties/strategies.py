@@ -165,12 +165,18 @@ def organization() -> Resource:
 
 
 @st.composite
-def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4) -> list[Resource]:
-    """A coherent care-home dataset that meets every export rule of asl-dscr-core."""
+def datasets(draw: st.DrawFn, min_residents: int = 1, max_residents: int = 4,
+             test_range: bool = True) -> list[Resource]:
+    """A coherent care-home dataset that meets every export rule of asl-dscr-core.
+
+    Its NHS numbers are in the 999 test range (never a real person's), unless ``test_range`` is
+    false: the engine's own property tests draw across the issued ranges too.
+    """
     org = organization()
     worker: Resource = {"resourceType": "Practitioner", "id": "worker", "name": [draw(human_names())]}
     resources = [org, worker]
-    numbers = draw(st.lists(nhs_numbers(), min_size=min_residents, max_size=max_residents, unique=True))
+    numbers = draw(st.lists(nhs_numbers(test_range=test_range), min_size=min_residents, max_size=max_residents,
+                            unique=True))
     genders = value_set_codes(GENDER_VS)
     for i, number in enumerate(numbers):
         patient = draw(patients(f"p{i}", number))

@@ -112,6 +112,7 @@ class FhirClient:
     _token: str | None = None
     _token_expiry: float = 0.0
     stop: Any = None  # harness.stopping.Stop: no request waits past the run's deadline
+    created: list[tuple[str, str]] = field(default_factory=list)  # (type, id) of records this client's POSTs made
 
     def __post_init__(self) -> None:
         self.base = self.config.base_url.rstrip("/") + "/"
@@ -167,7 +168,11 @@ class FhirClient:
             if token:
                 sent["Authorization"] = f"Bearer {token}"
         payload = orjson.dumps(body) if body is not None and not isinstance(body, bytes) else body
-        return self._send(method, url, sent, payload, rule)
+        result = self._send(method, url, sent, payload, rule)
+        made = result.json if method == "POST" and result.status in (200, 201) else None
+        if isinstance(made, dict) and isinstance(made.get("resourceType"), str) and isinstance(made.get("id"), str):
+            self.created.append((made["resourceType"], made["id"]))  # so a sandbox can be left as it was found
+        return result
 
     def _send(self, method: str, url: str, headers: dict[str, str], payload: Any,
               rule: str | None) -> HttpResult:
