@@ -19,17 +19,36 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
+from fixtures.defect_names import API_DEFECTS, EXPORT_DEFECTS
 from harness import __version__
 from harness.attestations import ENV as ATTESTATIONS_ENV
 from harness.cli_common import (
+    DEFAULTS,
     EXIT_CONFIG,
     EXIT_FAIL,
     EXIT_NOT_EVALUATED,
     EXIT_PASS,
+    OUTPUT,
+    TARGET,
+    AllowInsecureOpt,
+    ApiOpt,
+    CaOpt,
+    CertOpt,
+    ClientIdOpt,
+    ClientSecretEnvOpt,
+    ConnectTimeoutOpt,
+    EvidenceOpt,
+    ExportOpt,
+    KeyOpt,
+    OAuthUrlOpt,
+    PageLimitOpt,
+    ReadTimeoutOpt,
+    ScopeOpt,
+    TokenEnvOpt,
+    build_target,
     check_out_dir,
     config_error,
     err,
-    make_target,
     out,
     parse_date,
     print_item,
@@ -38,7 +57,6 @@ from harness.cli_registry import register_registry_commands
 from harness.cli_standards import register_standards_commands
 from harness.decision import COULD_NOT_EVALUATE
 from harness.errors import ConfigurationError
-from harness.evidence import EvidenceStore, Redactor
 from harness.packs.generate import PackSpec, generate_pack
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
@@ -48,7 +66,7 @@ from harness.runner import FORMATS, Assessment, assess, parse_formats, write_rep
 from harness.stopping import DEFAULT_DEADLINE, Stop
 from harness.suites import Catalogue
 from harness.targets.export import ExportTarget
-from harness.targets.http_client import ClientConfig, FhirClient, secret_from_env
+from harness.targets.options import TargetOptions
 from harness.wording import crash
 
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
@@ -73,55 +91,44 @@ OUTCOME_STYLE = {"pass": "green", "fail": "red", "error": "bold red", "not-appli
 @app.command()
 def run(
     suite: Annotated[str, typer.Argument(help="suite id (see `suites list`) or a suite YAML file")],
-    export: Annotated[list[Path] | None, typer.Option(
-        "--export", help="export file, directory or zip (repeatable)")] = None,
-    api: Annotated[str | None, typer.Option("--api", help="base URL of the supplier's FHIR R4 API")] = None,
+    export: ExportOpt = None,
+    api: ApiOpt = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,
-    out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports")] = Path("reports/out"),
+    out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports",
+                                          rich_help_panel=OUTPUT)] = Path("reports/out"),
     formats: Annotated[str, typer.Option(
-        "--format", help="comma-separated: json, junit, sarif, csv, html")] = "json,junit,html",
+        "--format", help="comma-separated: json, junit, sarif, csv, html", rich_help_panel=OUTPUT)] = "json,junit,html",
     package_dir: Annotated[Path | None, typer.Option(
-        "--package-dir", help="FHIR package directory for value sets")] = None,
-    packs_dir: Annotated[list[Path] | None, typer.Option(
-        "--packs-dir", help="extra rule-pack directory (repeatable)")] = None,
-    token_env: Annotated[str | None, typer.Option(
-        "--token-env", help="environment variable holding the bearer token")] = None,
-    oauth_token_url: Annotated[str | None, typer.Option("--oauth-token-url", help="OAuth2 token endpoint")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id", help="OAuth2 client id")] = None,
-    client_secret_env: Annotated[str | None, typer.Option(
-        "--client-secret-env", help="environment variable holding the OAuth2 client secret")] = None,
-    scope: Annotated[str | None, typer.Option("--scope", help="OAuth2 scopes")] = None,
-    cert: Annotated[str | None, typer.Option("--cert", help="client certificate for mutual TLS")] = None,
-    key: Annotated[str | None, typer.Option("--key", help="client key for mutual TLS")] = None,
-    ca: Annotated[str | None, typer.Option("--ca", help="CA bundle to trust")] = None,
-    connect_timeout: Annotated[float, typer.Option("--connect-timeout", min=0.1, max=600,
-                                                   help="seconds to wait for a connection")] = 5.0,
-    read_timeout: Annotated[float, typer.Option("--read-timeout", min=0.1, max=3600,
-                                                help="seconds to wait for a response")] = 30.0,
-    page_limit: Annotated[int, typer.Option("--page-limit", min=1, max=100_000,
-                                            help="most pages read per resource type")] = 100,
+        "--package-dir", help="FHIR package directory (value sets and profiles, e.g. UK Core)")] = None,
+    packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")] = None,
+    token_env: TokenEnvOpt = None, oauth_token_url: OAuthUrlOpt = None, client_id: ClientIdOpt = None,
+    client_secret_env: ClientSecretEnvOpt = None, scope: ScopeOpt = None, cert: CertOpt = None, key: KeyOpt = None,
+    ca: CaOpt = None,
+    connect_timeout: ConnectTimeoutOpt = DEFAULTS.connect_timeout,
+    read_timeout: ReadTimeoutOpt = DEFAULTS.read_timeout,
+    page_limit: PageLimitOpt = DEFAULTS.page_limit,
     deadline: Annotated[float, typer.Option(
         "--deadline", min=1, max=7 * 24 * 3600,
         help="seconds the whole run may take; then a partial report, exit 3")] = DEFAULT_DEADLINE,
-    allow_insecure_local: Annotated[bool, typer.Option(
-        "--allow-insecure-local", help="allow http:// and private or loopback addresses (sandboxes)")] = False,
+    allow_insecure_local: AllowInsecureOpt = False,
     allow_writes: Annotated[bool, typer.Option(
-        "--allow-writes", help="let property rules create and change records (sandboxes only)")] = False,
+        "--allow-writes", help="let property rules create and change records (sandboxes only)",
+        rich_help_panel=TARGET)] = False,
     seed: Annotated[int | None, typer.Option("--seed", min=0,
                                              help="seed for property rules (overrides the suite)")] = None,
     examples: Annotated[int | None, typer.Option(
         "--examples", min=1, max=100_000, help="examples per property rule (overrides the suite)")] = None,
-    evidence: Annotated[str, typer.Option(
-        "--evidence", help="redacted (default) or full: keep patient data in evidence")] = "redacted",
+    evidence: EvidenceOpt = DEFAULTS.evidence,
     attestations: Annotated[Path | None, typer.Option(
         "--attestations", help="answers to attestation rules (YAML; default $CARE_ASSURE_ATTESTATIONS)")] = None,
     forecast_until: Annotated[str | None, typer.Option(
         "--forecast-until", help="also evaluate rules coming into force by this date (report's forecast section)")
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="print only the decision",
+                                        rich_help_panel=OUTPUT)] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="also print the first findings of each rule "
-                                                                  "not met")] = False,
+                                                                  "not met", rich_help_panel=OUTPUT)] = False,
 ) -> None:
     """Run a suite against a supplier's export or API and write the reports.
 
@@ -133,13 +140,7 @@ def run(
         day = parse_date(as_of)
         chosen = parse_formats(formats)
         check_out_dir(out_dir)
-        config = ClientConfig(
-            base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
-            client_id=client_id, client_secret=secret_from_env(client_secret_env), scope=scope, cert=cert, key=key,
-            ca=ca, connect_timeout=connect_timeout, read_timeout=read_timeout, page_limit=page_limit,
-            allow_insecure_local=allow_insecure_local)
-        target = make_target(export, config if api else None, evidence=evidence, allow_writes=allow_writes,
-                             overrides={"seed": seed, "examples": examples})
+        target = build_target(locals())
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
         with stop.on_signals():
             if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
@@ -251,9 +252,10 @@ def packs_generate(
     profile: Annotated[list[str], typer.Option("--profile", help="profile canonical URL or name (repeatable)")],
     release: Annotated[str, typer.Option("--release", help="the package release, e.g. 2.0.2")],
     effective_from: Annotated[str, typer.Option("--effective-from", help="date the rules apply from")],
-    title: Annotated[str, typer.Option("--title")] = "UK Core profiles",
-    standard_id: Annotated[str, typer.Option("--standard-id")] = "UKCore",
-    standard_title: Annotated[str, typer.Option("--standard-title")] = "HL7 FHIR UK Core",
+    title: Annotated[str, typer.Option("--title", help="the generated pack's title")] = "UK Core profiles",
+    standard_id: Annotated[str, typer.Option("--standard-id", help="the id its rules cite")] = "UKCore",
+    standard_title: Annotated[str, typer.Option("--standard-title", help="the cited standard's title")
+                              ] = "HL7 FHIR UK Core",
     url: Annotated[str, typer.Option("--url", help="where the release is published")] =
         "https://github.com/NHSDigital/FHIR-R4-UKCORE-STAGING-MAIN",
     source: Annotated[str, typer.Option("--source", help="how to describe the input in the header")] = "",
@@ -280,7 +282,8 @@ def packs_generate(
 
 
 @packs_app.command("list")
-def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir")] = None) -> None:
+def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option(
+        "--packs-dir", help="extra rule-pack directory (repeatable)")] = None) -> None:
     """Describe the installed rule packs."""
     try:
         packs = Catalogue.default(packs_dir or ()).packs()
@@ -378,19 +381,23 @@ def _load_report(path: Path) -> dict[str, Any]:
 @app.command()
 def replay(
     counterexample: Annotated[Path, typer.Argument(help="a CE-nnn.json file from a run's evidence/")],
-    api: Annotated[str | None, typer.Option("--api", help="base URL (default: the one in the file)")] = None,
-    token_env: Annotated[str | None, typer.Option("--token-env")] = None,
-    allow_insecure_local: Annotated[bool, typer.Option("--allow-insecure-local")] = False,
+    api: Annotated[str | None, typer.Option("--api", help="base URL (default: the one in the file)",
+                                            rich_help_panel=TARGET)] = None,
+    token_env: TokenEnvOpt = None, oauth_token_url: OAuthUrlOpt = None, client_id: ClientIdOpt = None,
+    client_secret_env: ClientSecretEnvOpt = None, scope: ScopeOpt = None, cert: CertOpt = None, key: KeyOpt = None,
+    ca: CaOpt = None, connect_timeout: ConnectTimeoutOpt = DEFAULTS.connect_timeout,
+    read_timeout: ReadTimeoutOpt = DEFAULTS.read_timeout, allow_insecure_local: AllowInsecureOpt = False,
 ) -> None:
-    """Re-run a property's minimal counterexample; exit 1 if the failure still happens."""
+    """Re-run a property's minimal counterexample, then delete what it created.
+
+    Exit 0 when the failure no longer happens, 1 when it still does, 2 for a bad file or option.
+    """
     from harness.properties.api import PROPERTIES  # noqa: PLC0415 - Hypothesis only for this command
 
     try:
         data = json.loads(counterexample.read_text(encoding="utf-8"))
         prop = PROPERTIES[data["property"]]
-        config = ClientConfig(base_url=api or data["base_url"], token=secret_from_env(token_env),
-                              allow_insecure_local=allow_insecure_local)
-        client = FhirClient(config, EvidenceStore(Redactor()))
+        client = TargetOptions.pick(locals(), api=api or data["base_url"]).client()
     except (OSError, ValueError, KeyError) as exc:
         raise config_error(ConfigurationError(f"{counterexample}: not a counterexample file ({exc})")) from None
     except ConfigurationError as exc:
@@ -419,9 +426,11 @@ def replay(
 def fuzz_export_command(
     command: Annotated[str, typer.Argument(
         help="the supplier's import-then-export command, with {input} and {output} directories")],
-    suite: Annotated[str, typer.Option("--suite")] = "asl-dscr-core",
-    examples: Annotated[int, typer.Option("--examples", min=1, max=100_000)] = 10,
-    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    suite: Annotated[str, typer.Option("--suite", help="the suite each exported dataset must pass")] = "asl-dscr-core",
+    examples: Annotated[int, typer.Option("--examples", min=1, max=100_000,
+                                          help="how many generated datasets to round-trip")] = 10,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="seed of the generator (the same seed, the same "
+                                                           "datasets)")] = 0,
     keep: Annotated[Path, typer.Option("--keep", help="where to write a failing dataset")] = Path(
         "reports/out/fuzz-counterexample"),
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=24 * 3600,
@@ -448,11 +457,17 @@ def fuzz_export_command(
 @reference_app.command("serve")
 def reference_serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port on 127.0.0.1 (0: any free port)")] = 8080,
-    residents: Annotated[int, typer.Option("--residents", min=1, max=1_000_000)] = 12,
-    defect: Annotated[list[str] | None, typer.Option("--defect", help="defect switch (repeatable)")] = None,
+    residents: Annotated[int, typer.Option("--residents", min=1, max=1_000_000,
+                                           help="how many residents the sandbox holds")] = 12,
+    defect: Annotated[list[str] | None, typer.Option("--defect", help=(
+        "defect switch (repeatable). Export defects: " + ", ".join(EXPORT_DEFECTS) + ". API defects: "
+        + ", ".join(API_DEFECTS) + "."))] = None,
     url_file: Annotated[Path | None, typer.Option("--url-file", help="write the base URL here once listening")] = None,
 ) -> None:
-    """Serve the reference supplier's FHIR API on loopback (bearer token: reference-supplier-token)."""
+    """Serve the reference supplier's FHIR API on loopback (bearer token: reference-supplier-token).
+
+    Runs until interrupted; exit 2 for an unknown defect or a port in use.
+    """
     from fixtures.reference_server import ReferenceApi, ReferenceServer  # noqa: PLC0415 - only this command needs it
 
     try:

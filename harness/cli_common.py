@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import textwrap
 from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -12,10 +13,7 @@ from rich.markup import escape
 
 from harness.engine import Target
 from harness.errors import ConfigurationError
-from harness.evidence import EvidenceStore, Redactor
-from harness.targets.api import ApiTarget
-from harness.targets.export import ExportTarget
-from harness.targets.http_client import ClientConfig, FhirClient
+from harness.targets.options import BOUNDS, TargetOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 out = Console()
@@ -65,16 +63,49 @@ def check_out_dir(path: Path) -> None:
         raise ConfigurationError(f"--out {path} cannot be written: {exc.strerror or exc}") from None
 
 
-def make_target(export: list[Path] | None, api: ClientConfig | None, *, evidence: str = "redacted",
-                allow_writes: bool = False, overrides: dict[str, int | None] | None = None) -> Target:
-    """The export or API target the options name (exactly one of them)."""
-    if bool(export) == bool(api):
-        raise ConfigurationError("give either --export or --api")
-    if evidence not in ("redacted", "full"):
-        raise ConfigurationError(f"--evidence must be 'redacted' or 'full', not '{evidence}'")
-    if isinstance(api, ClientConfig):
-        return ApiTarget(FhirClient(api, EvidenceStore(Redactor(full=evidence == "full"))),
-                         allow_writes=allow_writes, property_overrides=overrides or {})
-    return ExportTarget(export or [])
+TARGET, AUTH, OUTPUT, REGISTRY = "Target", "Authentication", "Output", "Registry"
+
+# The target options, defined once for every command that reaches a supplier (run, round run, replay).
+ExportOpt = Annotated[list[Path] | None, typer.Option(
+    "--export", help="export file, directory or zip (NDJSON, Bundle JSON, FHIR XML); repeatable",
+    rich_help_panel=TARGET)]
+ApiOpt = Annotated[str | None, typer.Option("--api", help="base URL of the supplier's FHIR R4 API",
+                                            rich_help_panel=TARGET)]
+ConnectTimeoutOpt = Annotated[float, typer.Option(
+    "--connect-timeout", min=BOUNDS["connect_timeout"][0], max=BOUNDS["connect_timeout"][1],
+    help="seconds to wait for a connection", rich_help_panel=TARGET)]
+ReadTimeoutOpt = Annotated[float, typer.Option(
+    "--read-timeout", min=BOUNDS["read_timeout"][0], max=BOUNDS["read_timeout"][1],
+    help="seconds to wait for each response", rich_help_panel=TARGET)]
+PageLimitOpt = Annotated[int, typer.Option(
+    "--page-limit", min=int(BOUNDS["page_limit"][0]), max=int(BOUNDS["page_limit"][1]),
+    help="most search pages read per resource type", rich_help_panel=TARGET)]
+AllowInsecureOpt = Annotated[bool, typer.Option(
+    "--allow-insecure-local", help="allow http:// and private or loopback addresses (local sandboxes only)",
+    rich_help_panel=TARGET)]
+EvidenceOpt = Annotated[str, typer.Option(
+    "--evidence", help="redacted (default) or full: keep patient data in the stored exchanges",
+    rich_help_panel=OUTPUT)]
+TokenEnvOpt = Annotated[str | None, typer.Option(
+    "--token-env", help="name of the environment variable holding the bearer token", rich_help_panel=AUTH)]
+OAuthUrlOpt = Annotated[str | None, typer.Option(
+    "--oauth-token-url", help="OAuth2 token endpoint (client-credentials grant)", rich_help_panel=AUTH)]
+ClientIdOpt = Annotated[str | None, typer.Option("--client-id", help="OAuth2 client id", rich_help_panel=AUTH)]
+ClientSecretEnvOpt = Annotated[str | None, typer.Option(
+    "--client-secret-env", help="name of the environment variable holding the OAuth2 client secret",
+    rich_help_panel=AUTH)]
+ScopeOpt = Annotated[str | None, typer.Option("--scope", help="OAuth2 scopes, space-separated",
+                                              rich_help_panel=AUTH)]
+CertOpt = Annotated[str | None, typer.Option("--cert", help="client certificate (PEM) for mutual TLS",
+                                             rich_help_panel=AUTH)]
+KeyOpt = Annotated[str | None, typer.Option("--key", help="private key (PEM) of the client certificate",
+                                            rich_help_panel=AUTH)]
+CaOpt = Annotated[str | None, typer.Option("--ca", help="CA bundle (PEM) to trust for the server",
+                                           rich_help_panel=AUTH)]
+DEFAULTS = TargetOptions()
 
 
+def build_target(values: dict[str, Any], **overrides: Any) -> Target:
+    """The target a command's options name (its parameters, as ``locals()``): checked, then built."""
+    target: Target = TargetOptions.pick(values, **overrides).build()
+    return target

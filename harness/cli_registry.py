@@ -19,12 +19,37 @@ from rich.table import Table
 if TYPE_CHECKING:
     from harness.registry.service import Registry
 
-from harness.cli_common import EXIT_FAIL, EXIT_PASS, config_error, err, make_target, out, parse_date
+from harness.cli_common import (
+    DEFAULTS,
+    EXIT_FAIL,
+    EXIT_PASS,
+    OUTPUT,
+    REGISTRY,
+    AllowInsecureOpt,
+    ApiOpt,
+    CaOpt,
+    CertOpt,
+    ClientIdOpt,
+    ClientSecretEnvOpt,
+    ConnectTimeoutOpt,
+    EvidenceOpt,
+    ExportOpt,
+    KeyOpt,
+    OAuthUrlOpt,
+    PageLimitOpt,
+    ReadTimeoutOpt,
+    ScopeOpt,
+    TokenEnvOpt,
+    build_target,
+    config_error,
+    err,
+    out,
+    parse_date,
+)
 from harness.errors import ConfigurationError
 from harness.reports.canonical import dumps
 from harness.runner import assess, write_reports
 from harness.suites import Catalogue
-from harness.targets.http_client import ClientConfig, secret_from_env
 
 FORECAST_ALL = dt.date(9999, 12, 31)
 
@@ -37,6 +62,12 @@ SigningKeyOpt = Annotated[Path | None, typer.Option("--signing-key", help="the t
 SignerOpt = Annotated[str, typer.Option("--signer", help="name recorded as the signer")]
 TEAM = "care-assure assurance team"
 PublicKeyOpt = Annotated[Path, typer.Option("--public-key", help="the team's Ed25519 public key (PEM)")]
+SolutionOpt = Annotated[str | None, typer.Option(
+    "--solution", help="the solution's name, when the supplier has more than one", rich_help_panel="Registry")]
+SolutionVersionOpt = Annotated[str | None, typer.Option(
+    "--solution-version", help="the solution's version, when the supplier has more than one",
+    rich_help_panel="Registry")]
+RoundArg = Annotated[str, typer.Argument(help="the round's id")]
 PacksDirOpt = Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")]
 
 keys_app = typer.Typer(no_args_is_help=True, help="Signing keys of the assurance team.")
@@ -208,6 +239,7 @@ def supplier_add(
 
 @supplier_app.command("list")
 def supplier_list(db: DbOpt = None) -> None:
+    """The suppliers and their solutions (name, version, capabilities, care settings)."""
     table = Table("supplier", "name", "solution", "version", "capabilities", "care settings")
     try:
         with _registry(db) as registry:
@@ -245,6 +277,7 @@ def round_open(
 
 @round_app.command("list")
 def round_list(db: DbOpt = None) -> None:
+    """The rounds: suite and version, as-of date, when they open and close, and whether open."""
     table = Table("round", "suite", "version", "as of", "opens", "closes", "status")
     try:
         with _registry(db) as registry:
@@ -256,7 +289,8 @@ def round_list(db: DbOpt = None) -> None:
 
 
 @round_app.command("show")
-def round_show(round_id: str, db: DbOpt = None) -> None:
+def round_show(round_id: RoundArg, db: DbOpt = None) -> None:
+    """One round: its submissions (re-tests in order) and decisions with their expiry."""
     try:
         with _registry(db) as registry:
             detail = registry.round_detail(round_id)
@@ -278,7 +312,8 @@ def round_show(round_id: str, db: DbOpt = None) -> None:
 
 
 @round_app.command("close")
-def round_close(round_id: str, db: DbOpt = None, actor: ActorOpt = None) -> None:
+def round_close(round_id: RoundArg, db: DbOpt = None, actor: ActorOpt = None) -> None:
+    """Close a round: it takes no more submissions (decisions can still be recorded)."""
     try:
         with _registry(db, actor=actor) as registry:
             registry.close_round(round_id)
@@ -292,8 +327,7 @@ def round_submit(
     round_id: Annotated[str, typer.Argument(help="the round")],
     report_dir: Annotated[Path, typer.Argument(help="directory with the run's report.json (and evidence)")],
     supplier: Annotated[str, typer.Option("--supplier", help="supplier handle")],
-    solution: Annotated[str | None, typer.Option("--solution")] = None,
-    solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
+    solution: SolutionOpt = None, solution_version: SolutionVersionOpt = None,
     signing_key: SigningKeyOpt = None, signer: SignerOpt = TEAM,
     db: DbOpt = None, store: StoreOpt = None, actor: ActorOpt = None,
 ) -> None:
@@ -312,31 +346,34 @@ def round_submit(
 @round_app.command("run")
 def round_run(
     round_id: Annotated[str, typer.Argument(help="the round")],
-    supplier: Annotated[str, typer.Option("--supplier", help="supplier handle")],
-    export: Annotated[list[Path] | None, typer.Option("--export", help="export file, directory or zip")] = None,
-    api: Annotated[str | None, typer.Option("--api", help="base URL of the supplier's FHIR API")] = None,
-    token_env: Annotated[str | None, typer.Option("--token-env", help="variable holding the bearer token")] = None,
-    oauth_token_url: Annotated[str | None, typer.Option("--oauth-token-url")] = None,
-    client_id: Annotated[str | None, typer.Option("--client-id")] = None,
-    client_secret_env: Annotated[str | None, typer.Option("--client-secret-env")] = None,
-    allow_insecure_local: Annotated[bool, typer.Option("--allow-insecure-local")] = False,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="where the run's reports go")] = None,
+    supplier: Annotated[str, typer.Option("--supplier", help="supplier handle", rich_help_panel=REGISTRY)],
+    export: ExportOpt = None, api: ApiOpt = None,
+    token_env: TokenEnvOpt = None, oauth_token_url: OAuthUrlOpt = None, client_id: ClientIdOpt = None,
+    client_secret_env: ClientSecretEnvOpt = None, scope: ScopeOpt = None, cert: CertOpt = None, key: KeyOpt = None,
+    ca: CaOpt = None,
+    connect_timeout: ConnectTimeoutOpt = DEFAULTS.connect_timeout,
+    read_timeout: ReadTimeoutOpt = DEFAULTS.read_timeout,
+    page_limit: PageLimitOpt = DEFAULTS.page_limit,
+    allow_insecure_local: AllowInsecureOpt = False,
+    evidence: EvidenceOpt = DEFAULTS.evidence,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="where the run's reports go",
+                                                 rich_help_panel=OUTPUT)] = None,
     attestations: Annotated[Path | None, typer.Option("--attestations", help="answers to attestation rules")]
     = None,
-    solution: Annotated[str | None, typer.Option("--solution")] = None,
-    solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
+    solution: SolutionOpt = None, solution_version: SolutionVersionOpt = None,
     packs_dir: PacksDirOpt = None, signing_key: SigningKeyOpt = None,
     signer: SignerOpt = TEAM,
     db: DbOpt = None, store: StoreOpt = None, actor: ActorOpt = None,
 ) -> None:
-    """Run the round's suite on a target (rules to come included as a forecast) and submit the result."""
+    """Run the round's suite on a target (rules to come included as a forecast) and submit the result.
+
+    Takes the same target, authentication and evidence options as `run`. Exit 0 when the
+    submission is recorded, 2 for a usage, registry or target configuration error.
+    """
     try:
+        target = build_target(locals())
         with _registry(db, store, actor) as registry:
             rnd = registry.round(round_id)
-            config = ClientConfig(base_url=api or "", token=secret_from_env(token_env), oauth_token_url=oauth_token_url,
-                                  client_id=client_id, client_secret=secret_from_env(client_secret_env),
-                                  allow_insecure_local=allow_insecure_local)
-            target = make_target(export, config if api else None)
             assessment = assess(rnd.suite_source, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
                                 forecast_until=FORECAST_ALL, attestations=attestations)
             if assessment.suite.version != rnd.suite_version:
@@ -356,8 +393,7 @@ def round_run(
 def round_decide(
     round_id: Annotated[str, typer.Argument(help="the round")],
     supplier: Annotated[str, typer.Option("--supplier", help="supplier handle")],
-    solution: Annotated[str | None, typer.Option("--solution")] = None,
-    solution_version: Annotated[str | None, typer.Option("--solution-version")] = None,
+    solution: SolutionOpt = None, solution_version: SolutionVersionOpt = None,
     on: Annotated[str | None, typer.Option("--on", help="decision date (default today)")] = None,
     expires: Annotated[str | None, typer.Option("--expires", help="assurance expiry (default a year on)")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="write the certification report here")] = None,
@@ -396,6 +432,7 @@ def waiver_grant(
     round_id: Annotated[str | None, typer.Option("--round", help="one round (default all)")] = None,
     packs_dir: PacksDirOpt = None, db: DbOpt = None, actor: ActorOpt = None,
 ) -> None:
+    """Waive a failing rule for a supplier and/or round until a date, with a justification (audited)."""
     try:
         known = {r.id for pack in Catalogue.default(packs_dir or ()).packs().values() for r in pack.rules}
         with _registry(db, actor=actor) as registry:
@@ -408,7 +445,9 @@ def waiver_grant(
 
 
 @waiver_app.command("revoke")
-def waiver_revoke(waiver_id: int, db: DbOpt = None, actor: ActorOpt = None) -> None:
+def waiver_revoke(waiver_id: Annotated[int, typer.Argument(help="the waiver's number (see `waiver list`)")],
+                  db: DbOpt = None, actor: ActorOpt = None) -> None:
+    """Revoke a waiver at once: decisions that relied on it lapse."""
     try:
         with _registry(db, actor=actor) as registry:
             registry.revoke_waiver(waiver_id)
@@ -419,6 +458,7 @@ def waiver_revoke(waiver_id: int, db: DbOpt = None, actor: ActorOpt = None) -> N
 
 @waiver_app.command("list")
 def waiver_list(db: DbOpt = None) -> None:
+    """Every waiver: rule, scope, expiry, who granted it, and whether it is in force, expired or revoked."""
     table = Table("id", "rule", "supplier", "round", "expires", "granted by", "state", "justification")
     try:
         today = dt.date.today()
@@ -476,6 +516,7 @@ def _seal_file(path: Path) -> dict[str, Any]:
 
 @audit_app.command("log")
 def audit_log(db: DbOpt = None) -> None:
+    """The audit log's entries: when, who, what and on what (check it with `audit verify`)."""
     table = Table("seq", "at", "actor", "action", "subject")
     try:
         with _registry(db) as registry:

@@ -58,7 +58,7 @@ def suites_diff(
     suite_b: Annotated[str | None, typer.Argument(help="second suite (default: the first again)")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="date for the first suite (default today)")] = None,
     to: Annotated[str | None, typer.Option("--to", help="date for the second suite (default --as-of)")] = None,
-    packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir")] = None,
+    packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """What suite B requires on --to that suite A did not on --as-of: rules added, removed, re-levelled."""

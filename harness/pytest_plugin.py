@@ -25,8 +25,9 @@ ASSURE_KEY = pytest.StashKey[dict[str, Any]]()
 LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}, "may": {"MUST", "SHOULD", "MAY"}}
 SHOWN_FINDINGS = 20
 _OPTIONS = ("suite", "export", "api", "token_env", "oauth_token_url", "client_id", "client_secret_env", "scope",
-            "cert", "key", "ca", "allow_insecure_local", "as_of", "level", "report", "extra_packs", "package_dir",
-            "attestations")
+            "cert", "key", "ca", "allow_insecure_local", "connect_timeout", "read_timeout", "page_limit", "evidence",
+            "as_of", "level", "report", "extra_packs", "package_dir", "attestations")
+_NUMBERS = {"connect_timeout": float, "read_timeout": float, "page_limit": int}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,6 +45,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assure-ca", help="CA bundle to trust")
     group.addoption("--assure-allow-insecure-local", action="store_true", default=None,
                     help="allow http:// and loopback/private addresses (local sandboxes)")
+    group.addoption("--assure-connect-timeout", help="seconds to wait for a connection (default 5)")
+    group.addoption("--assure-read-timeout", help="seconds to wait for each response (default 30)")
+    group.addoption("--assure-page-limit", help="most search pages read per resource type (default 100)")
+    group.addoption("--assure-evidence", choices=["redacted", "full"],
+                    help="keep patient data in the stored exchanges (full) or not (redacted, the default)")
     group.addoption("--assure-as-of", help="date the rules are judged on (YYYY-MM-DD), default today")
     group.addoption("--assure-level", choices=sorted(LEVELS),
                     help="also fail the build on rules of these levels (default: exactly the suite's policy)")
@@ -103,33 +109,23 @@ class _XdistController:
 
 
 def _target(config: pytest.Config) -> Any:
-    from harness.evidence import EvidenceStore, Redactor  # noqa: PLC0415 - keep plugin import light
-    from harness.targets.api import ApiTarget  # noqa: PLC0415
-    from harness.targets.export import ExportTarget  # noqa: PLC0415
-    from harness.targets.http_client import ClientConfig, FhirClient  # noqa: PLC0415
+    """The target, from the same options model as `care-assure run` (checks and client included)."""
+    from harness.errors import ConfigurationError  # noqa: PLC0415 - keep plugin import light
+    from harness.targets.options import TargetOptions  # noqa: PLC0415
 
-    export, api = _opt(config, "export"), _opt(config, "api")
-    if bool(export) == bool(api):
-        raise pytest.UsageError("care-assure: give --assure-export or --assure-api (one of them)")
-    if export:
-        return ExportTarget([Path(p) for p in export])
-    cfg = ClientConfig(
-        base_url=api, token=_env(config, "token_env"), oauth_token_url=_opt(config, "oauth_token_url"),
-        client_id=_opt(config, "client_id"), client_secret=_env(config, "client_secret_env"),
-        scope=_opt(config, "scope"), cert=_opt(config, "cert"), key=_opt(config, "key"), ca=_opt(config, "ca"),
-        allow_insecure_local=bool(_opt(config, "allow_insecure_local")))
-    return ApiTarget(FhirClient(cfg, EvidenceStore(Redactor())))
-
-
-def _env(config: pytest.Config, name: str) -> str | None:
-    """A secret named by an environment variable option (secrets never go on the command line)."""
-    from harness.errors import ConfigurationError  # noqa: PLC0415
-    from harness.targets.http_client import secret_from_env  # noqa: PLC0415
-
+    values: dict[str, Any] = {name: _opt(config, name) for name in _OPTIONS}
+    for name, kind in _NUMBERS.items():
+        if values[name] is not None:
+            try:
+                values[name] = kind(values[name])
+            except ValueError:
+                raise pytest.UsageError(f"care-assure: --assure-{name.replace('_', '-')} '{values[name]}' is not "
+                                        "a number") from None
     try:
-        return secret_from_env(_opt(config, name))
+        return TargetOptions.pick(values, allow_insecure_local=bool(values["allow_insecure_local"])).build()
     except ConfigurationError as exc:
-        raise pytest.UsageError(f"care-assure: {exc}") from None
+        raise pytest.UsageError("care-assure: " + "; ".join(str(p).replace("--", "--assure-")
+                                                           for p in exc.problems)) from None
 
 
 def _as_of(config: pytest.Config) -> dt.date | None:

@@ -179,3 +179,68 @@ def test_messages_use_json_words_not_python_class_names(tmp_path: Path) -> None:
     messages = " ".join(f["message"] for f in report["findings"]) + res.output
     assert "connection failed: Connection refused" in messages
     assert "ConnectionError" not in messages and "object at 0x" not in messages
+
+
+def _commands() -> list[tuple[str, Any]]:
+    import typer.main
+
+    def walk(cmd: Any, path: list[str]) -> Any:
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield " ".join(path), cmd
+    return list(walk(typer.main.get_command(app), []))
+
+
+def test_every_command_and_option_says_what_it_does() -> None:
+    missing = [f"{name} {p.name}" for name, cmd in _commands() for p in cmd.params
+               if p.name != "help" and not getattr(p, "help", None)]
+    missing += [f"{name} (command)" for name, cmd in _commands() if not (cmd.help or "").strip()]
+    assert missing == []
+    for name in ("run", "round run", "replay"):  # the commands that reach a supplier: one set of options
+        cmd = dict(_commands())[name]
+        options = {o for p in cmd.params for o in p.opts}
+        assert {"--token-env", "--oauth-token-url", "--client-id", "--client-secret-env", "--scope", "--cert",
+                "--key", "--ca", "--connect-timeout", "--read-timeout", "--allow-insecure-local"} <= options, name
+    run_help = cli("run", "--help", columns=120).output
+    for panel in ("Target", "Authentication", "Output"):
+        assert panel in run_help
+    assert "Exit codes: 0 pass, 1 fail, 2 usage" in " ".join(run_help.split())
+    assert "Registry" in cli("round", "run", "--help", columns=120).output
+
+
+def test_reference_serve_help_lists_every_defect_switch() -> None:
+    from fixtures.defect_names import API_DEFECTS, EXPORT_DEFECTS
+    from fixtures.export_generator import DEFECTS
+    from fixtures.reference_server import API_DEFECTS as DEFINED_API
+
+    assert set(EXPORT_DEFECTS) == set(DEFECTS) and set(API_DEFECTS) == set(DEFINED_API)
+    text = " ".join(cli("reference", "serve", "--help", columns=200).output.split())
+    for name in (*EXPORT_DEFECTS, *API_DEFECTS):
+        assert name in text, name
+
+
+def test_numbers_out_of_range_are_usage_errors_everywhere(tmp_path: Path) -> None:
+    export = _patients_and(tmp_path)
+    for option, value in (("--connect-timeout", "0"), ("--read-timeout", "-1"), ("--page-limit", "0")):
+        for command in (["run", "asl-dscr-core", "--export", str(export)],
+                        ["round", "run", "R1", "--supplier", "x", "--export", str(export)]):
+            res = cli(*command, option, value, "--out", tmp_path / "out", code=2)
+            assert "Traceback" not in res.output and option in res.output
+    from harness.errors import ConfigurationError
+    from harness.targets.options import TargetOptions
+
+    bad = TargetOptions(api="https://x.example", read_timeout=0, page_limit=0, evidence="all", key="k.pem")
+    assert [str(p) for p in bad.problems()] == [
+        "--evidence must be 'redacted' or 'full', not 'all'",
+        "--read-timeout must be between 0.1 and 3600 seconds, not 0",
+        "--page-limit must be between 1 and 100000 pages, not 0",
+        "--key is the private key of a client certificate: give --cert too",
+    ]
+    try:
+        TargetOptions(export=(export,), api="https://x.example").build()
+    except ConfigurationError as exc:
+        assert "give either --export or --api" in str(exc)
+    else:
+        raise AssertionError("two targets were accepted")

@@ -208,6 +208,13 @@ def test_own_api_check(assure_client):
                                "--assure-oauth-token-url", f"{reference_api}/oauth/token",
                                "--assure-client-id", CLIENT_ID, "--assure-client-secret-env", "REFERENCE_SECRET")
     assert oauth.ret == pytest.ExitCode.OK, oauth.stdout.str()
+    # timeouts, page limit and evidence mode reach the client as they do from `care-assure run`
+    kept = pytester.path / "kept"
+    full = pytester.runpytest(*SUITE, "--assure-api", reference_api, "--assure-token-env", "REFERENCE_TOKEN",
+                              "--assure-allow-insecure-local", "--assure-read-timeout", "20", "--assure-page-limit",
+                              "3", "--assure-evidence", "full", "--assure-report", str(kept))
+    report = json.loads((kept / "report.json").read_text(encoding="utf-8"))
+    assert report["run"]["evidence"]["mode"] == "full", full.stdout.str()
 
 
 def test_usage_errors_are_reported_without_traceback(pytester: pytest.Pytester, clean_export: Path) -> None:
@@ -216,7 +223,14 @@ def test_usage_errors_are_reported_without_traceback(pytester: pytest.Pytester, 
     assert "unknown suite 'no-such-suite'" in result.stderr.str()
     result = pytester.runpytest("--assure-suite", "asl-dscr-core")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "give --assure-export or --assure-api" in result.stderr.str()
+    assert "give either --assure-export or --assure-api" in result.stderr.str()
+    # the same options model as the command line: its bounds, its words
+    for option, value, said in (("--assure-read-timeout", "0", "--assure-read-timeout must be between 0.1 and 3600"),
+                                ("--assure-page-limit", "0", "--assure-page-limit must be between 1 and 100000"),
+                                ("--assure-connect-timeout", "soon", "'soon' is not a number")):
+        result = pytester.runpytest(*SUITE, "--assure-api", "https://x.example", option, value)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        assert said in result.stderr.str() and "Traceback" not in result.stderr.str()
 
 
 def test_a_suite_that_blocks_should_rules_fails_ci_on_a_should_failure(
