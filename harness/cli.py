@@ -52,6 +52,7 @@ from harness.cli_common import (
     out,
     parse_date,
     print_item,
+    progress_reporter,
 )
 from harness.cli_registry import register_registry_commands
 from harness.cli_standards import register_standards_commands
@@ -60,6 +61,7 @@ from harness.errors import ConfigurationError
 from harness.packs.generate import PackSpec, generate_pack
 from harness.packs.loader import lint_paths
 from harness.paths import standards_dir
+from harness.progress import reporting
 from harness.reports.diff import diff_reports
 from harness.results import Outcome
 from harness.runner import FORMATS, Assessment, assess, parse_formats, write_reports
@@ -142,7 +144,7 @@ def run(
         check_out_dir(out_dir)
         target = build_target(locals())
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
-        with stop.on_signals():
+        with stop.on_signals(), reporting(progress_reporter(quiet)):
             if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
                 with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                               TimeRemainingColumn(), console=err, transient=True) as bar:
@@ -196,10 +198,11 @@ def _print_summary(result: Assessment, verbose: bool = False) -> None:
     else:
         out.print(title, highlight=False, soft_wrap=False)
         for r in result.result.rules:
-            counts = f"{r.subjects} checked" + (f", {r.failed} failed" if r.failed else "") \
-                + (f", {r.errors} errors" if r.errors else "")
-            print_item(f"{MARK.get(r.outcome.value, ' ')} {r.rule} ({r.level.value}) {r.outcome.value}: {counts}",
-                       r.title, indent=0)
+            counts = ", ".join(part for part in (f"{r.subjects} checked" if r.subjects else "",
+                                                 f"{r.failed} failed" if r.failed else "",
+                                                 f"{r.errors} errors" if r.errors else "") if part)
+            print_item(f"{MARK.get(r.outcome.value, ' ')} {r.rule} ({r.level.value}) {r.outcome.value}"
+                       + (f": {counts}" if counts else ""), r.title, indent=0)
     if verbose:
         for r in result.result.rules:
             if r.outcome.value in ("pass", "not-applicable") or not r.findings:
@@ -444,8 +447,9 @@ def fuzz_export_command(
     if "{input}" not in command or "{output}" not in command:
         err.print("[red]error:[/red] the command must contain {input} and {output}")
         raise typer.Exit(EXIT_CONFIG)
-    result = fuzz_export(command, suite=suite, examples=examples, seed=seed, keep=keep, timeout=timeout,
-                         shrink=shrink)
+    with reporting(progress_reporter(quiet=False)):
+        result = fuzz_export(command, suite=suite, examples=examples, seed=seed, keep=keep, timeout=timeout,
+                             shrink=shrink)
     if result.message:
         out.print(f"round trip failed after {result.examples_run} example(s) (seed {seed}): "
                   f"{escape(result.message)}", highlight=False, soft_wrap=True)

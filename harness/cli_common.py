@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from harness.engine import Target
 from harness.errors import ConfigurationError
+from harness.progress import LineReporter, Reporter
 from harness.targets.options import BOUNDS, TargetOptions
 
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_EVALUATED = 0, 1, 2, 3
@@ -33,6 +34,45 @@ def print_item(head: str, detail: str = "", *, indent: int = 2, console: Console
         console.print(textwrap.fill(detail, width, initial_indent=" " * (indent + 4),
                                     subsequent_indent=" " * (indent + 4)),
                       markup=False, highlight=False, soft_wrap=True, style="dim")
+
+
+class BarReporter:
+    """On a terminal: a live bar per long job (on stderr), gone when the job ends, with a line saying how."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn  # noqa: PLC0415
+
+        self.console = console
+        self.bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                            console=console, transient=True)
+        self.tasks: dict[str, Any] = {}
+        self.lines = LineReporter(lambda text: console.print(text, highlight=False, soft_wrap=True))
+
+    def started(self, name: str, total: int | None, unit: str) -> None:
+        if not self.tasks:
+            self.bar.start()
+        self.tasks[name] = self.bar.add_task(f"{name} ({unit})", total=total)
+        self.lines.started(name, total, unit)
+
+    def advanced(self, name: str, done: int) -> None:
+        if name in self.tasks:
+            self.bar.update(self.tasks[name], completed=done)
+
+    def finished(self, name: str, done: int, seconds: float, note: str) -> None:
+        if name in self.tasks:
+            self.bar.remove_task(self.tasks.pop(name))
+        if not self.tasks:
+            self.bar.stop()
+        self.lines.finished(name, done, seconds, note)
+
+
+def progress_reporter(quiet: bool) -> Reporter | None:
+    """How long jobs show progress: a bar on a terminal, a line per job in a log, nothing when quiet."""
+    if quiet:
+        return None
+    if err.is_terminal:
+        return BarReporter(err)
+    return LineReporter(lambda text: err.print(text, highlight=False, soft_wrap=True))
 
 
 def config_error(exc: ConfigurationError) -> typer.Exit:

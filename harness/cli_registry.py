@@ -5,6 +5,7 @@ Thin shells over ``harness.registry`` and ``harness.reports.signing``: parse, ca
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from pathlib import Path
@@ -19,6 +20,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from harness.registry.service import Registry
 
+from harness import progress
 from harness.cli_common import (
     DEFAULTS,
     EXIT_FAIL,
@@ -45,8 +47,10 @@ from harness.cli_common import (
     err,
     out,
     parse_date,
+    progress_reporter,
 )
 from harness.errors import ConfigurationError
+from harness.progress import reporting
 from harness.reports.canonical import dumps
 from harness.runner import assess, write_reports
 from harness.suites import Catalogue
@@ -374,8 +378,14 @@ def round_run(
         target = build_target(locals())
         with _registry(db, store, actor) as registry:
             rnd = registry.round(round_id)
-            assessment = assess(rnd.suite_source, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
-                                forecast_until=FORECAST_ALL, attestations=attestations)
+            out.print(f"running {rnd.suite} {rnd.suite_version} on {supplier}'s target for round {round_id}",
+                      highlight=False, soft_wrap=True)
+            size = target.total_bytes() if hasattr(target, "total_bytes") else 0
+            with reporting(progress_reporter(quiet=False)), contextlib.ExitStack() as stack:
+                job = stack.enter_context(progress.task("reading the export", size, "bytes")) if size else None
+                assessment = assess(rnd.suite_source, target, as_of=rnd.as_of, extra_pack_dirs=packs_dir or (),
+                                    forecast_until=FORECAST_ALL, attestations=attestations,
+                                    progress=job.advance if job else None)
             if assessment.suite.version != rnd.suite_version:
                 raise ConfigurationError(f"installed suite {rnd.suite} is {assessment.suite.version}; round "
                                          f"'{round_id}' assesses {rnd.suite_version}")

@@ -37,6 +37,9 @@ def test_conforming_server_holds_every_property(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     props = [r for r in report["rules"] if r["id"].startswith("API-PROP-")]
     assert len(props) == 6 and all(r["outcome"] == "pass" and r["counts"]["subjects"] >= 10 for r in props)
+    for name in ("round-trip", "rejection", "nhs-search", "if-match", "paging"):  # progress, one line each in a log
+        assert re.search(rf"property {name}: 10 examples in \d+\.\d s", res.output), name
+    assert re.search(r"property stateful: 10 programs in \d+\.\d s", res.output)
 
 
 def test_properties_need_allow_writes(tmp_path: Path) -> None:

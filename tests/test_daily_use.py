@@ -244,3 +244,23 @@ def test_numbers_out_of_range_are_usage_errors_everywhere(tmp_path: Path) -> Non
         assert "give either --export or --api" in str(exc)
     else:
         raise AssertionError("two targets were accepted")
+
+
+SNAPSHOT = Path(__file__).parent / "data" / "run-80-columns.txt"
+
+
+def test_run_output_at_80_columns_matches_the_snapshot(tmp_path_factory: Any) -> None:
+    """The terminal output a developer reads, at 80 columns (regenerate: CARE_ASSURE_UPDATE_SNAPSHOTS=1)."""
+    import os
+
+    from tests.helpers import reference_export
+
+    export = reference_export(tmp_path_factory, 6, 3, ("nhs-bad-checksum", "resident-without-care-plan"))
+    out = export.parent / "out"
+    res = cli("run", "asl-dscr-core", "--export", export, "--out", out, "--as-of", "2026-11-01", code=1, columns=80)
+    text = res.output.replace(str(out), "OUT")
+    assert max(len(line) for line in text.splitlines()) <= 80, "a line is wider than the terminal"
+    assert "\x1b[" not in text  # NO_COLOR and a non-terminal: no escape codes
+    if os.environ.get("CARE_ASSURE_UPDATE_SNAPSHOTS"):
+        SNAPSHOT.write_text(text, encoding="utf-8")
+    assert text == SNAPSHOT.read_text(encoding="utf-8")

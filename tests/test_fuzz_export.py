@@ -19,6 +19,7 @@ def test_faithful_exporter_passes(tmp_path: Path) -> None:
                               "--examples", "5", "--keep", str(tmp_path / "ce")])
     assert res.exit_code == 0, res.output
     assert "5 generated dataset(s) came back whole and conforming" in res.output
+    assert re.search(r"fuzz-export round trips: 5 datasets in \d+\.\d s", res.output)  # progress, in a log
 
 
 def test_lossy_exporter_is_caught_and_the_dataset_kept(tmp_path: Path) -> None:

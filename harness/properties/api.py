@@ -16,6 +16,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from harness import progress
 from harness.identifiers import NHS_NUMBER_SYSTEM
 from harness.properties.strategies import human_names, nhs_numbers, patients
 
@@ -226,6 +227,7 @@ def run_property(prop: ApiProperty, client: Any, *, examples: int, seed: int,
     @given(prop.examples())
     def search(example: Example) -> None:
         outcome.examples_run += 1
+        job.advance()
         start = len(client.evidence.exchanges)
         last[:] = [example, None, (start, start)]
         message = prop.check(client, example)
@@ -233,12 +235,15 @@ def run_property(prop: ApiProperty, client: Any, *, examples: int, seed: int,
         if message:
             raise PropertyFailed(message)
 
-    try:
-        search()
-    except PropertyFailed:
-        outcome.example, outcome.message, outcome.exchanges = last
-    except ConnectionError as exc:
-        outcome.error = f"the API could not be reached during the property: {exc}"
+    with progress.task(f"property {prop.name}", total=examples) as job:
+        try:
+            search()
+        except PropertyFailed:
+            outcome.example, outcome.message, outcome.exchanges = last
+            job.note = "failed; shrunk to a minimal counterexample"
+        except ConnectionError as exc:
+            outcome.error = f"the API could not be reached during the property: {exc}"
+            job.note = "the API could not be reached"
     return outcome
 
 
@@ -254,16 +259,20 @@ def _run_machine(client: Any, *, examples: int, seed: int) -> PropertyOutcome:
     outcome = PropertyOutcome(examples)
     start = len(client.evidence.exchanges)
     random.seed(seed)  # run_state_machine_as_test draws its seed from the global random state
-    try:
-        run_state_machine_as_test(machine_for(client, steps), settings=settings(
-            max_examples=examples, stateful_step_count=12, deadline=None, database=None, derandomize=True,
-            suppress_health_check=list(HealthCheck), print_blob=False))
-    except StepFailed as exc:
-        outcome.example, outcome.message = {"steps": list(steps)}, str(exc)
-        outcome.exchanges = (max(start, len(client.evidence.exchanges) - len(steps)),  # one request per step
-                             len(client.evidence.exchanges))
-    except ConnectionError as exc:
-        outcome.error = f"the API could not be reached during the property: {exc}"
+    with progress.task("property stateful", total=examples, unit="programs") as job:
+        try:
+            run_state_machine_as_test(machine_for(client, steps), settings=settings(
+                max_examples=examples, stateful_step_count=12, deadline=None, database=None, derandomize=True,
+                suppress_health_check=list(HealthCheck), print_blob=False))
+        except StepFailed as exc:
+            outcome.example, outcome.message = {"steps": list(steps)}, str(exc)
+            outcome.exchanges = (max(start, len(client.evidence.exchanges) - len(steps)),  # one request per step
+                                 len(client.evidence.exchanges))
+            job.note = "failed; shrunk to a minimal program"
+        except ConnectionError as exc:
+            outcome.error = f"the API could not be reached during the property: {exc}"
+            job.note = "the API could not be reached"
+        job.advance(examples)
     return outcome
 
 

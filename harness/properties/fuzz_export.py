@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from harness import progress
 from harness.properties.api import SERVER_OWNED, _subset
 from harness.properties.strategies import datasets
 
@@ -104,15 +105,18 @@ def fuzz_export(command: str, *, suite: str = "asl-dscr-core", examples: int = 1
         @given(datasets(max_residents=3))
         def search(resources: list[Resource]) -> None:
             outcome.examples_run += 1
+            job.advance()
             last[0] = resources
             message = check_round_trip(command, resources, work, plan, timeout)
             if message:
                 raise RoundTripFailed(message)
 
-        try:
-            search()
-        except RoundTripFailed as exc:
-            outcome.message = str(exc)
+        with progress.task("fuzz-export round trips", total=examples, unit="datasets") as job:
+            try:
+                search()
+            except RoundTripFailed as exc:
+                outcome.message = str(exc)
+                job.note = "failed; shrinking" if shrink else "failed"
             if keep is not None and last[0] is not None:
                 _write(last[0], keep)
                 outcome.counterexample = keep
