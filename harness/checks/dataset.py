@@ -330,3 +330,68 @@ def unique(params: dict[str, Any], ctx: RuleContext) -> Callable[[], UniqueAccum
     key = compile_path(params["key"])
     label = params.get("label") or f"'{params['key']}'"
     return lambda: UniqueAccumulator(key, label)
+
+
+@dataclass
+class ReferencedAccumulator:
+    """Subjects that other resources point at (by ``via``) must satisfy ``holds``; unreferenced ones are not judged."""
+
+    referrers: list[tuple[str, Any]]  # (resource type, compiled path to its references)
+    holds: Any
+    message: str
+    failing: dict[str, Subject] = field(default_factory=dict)  # subject key -> subject, when ``holds`` is false
+    passing: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
+    referenced: set[str] = field(default_factory=set)
+    overflow: int = 0
+
+    @property
+    def subjects(self) -> int:
+        return len({self.aliases[k] for k in self.referenced if k in self.aliases})
+
+    def observe(self, item: Located, is_subject: bool) -> None:
+        resource = item.resource
+        if is_subject:
+            keys = resource_keys(resource, item.full_url)
+            if keys:
+                if self.holds(resource) == [True]:
+                    self.passing.add(keys[0])
+                else:
+                    self.failing[keys[0]] = subject_of(resource, item.location)
+                for k in keys:
+                    self.aliases[k] = keys[0]
+        rtype = resource.get("resourceType")
+        for referrer, via in self.referrers:
+            if rtype != referrer:
+                continue
+            for value in via(resource):
+                ref = value.get("reference") if isinstance(value, dict) else value
+                if isinstance(ref, str):
+                    self.referenced.update(reference_keys(ref))
+
+    def merge(self, other: Accumulator) -> None:
+        assert isinstance(other, ReferencedAccumulator)
+        self.failing.update(other.failing)
+        self.passing |= other.passing
+        self.aliases.update(other.aliases)
+        self.referenced |= other.referenced
+
+    def finish(self) -> Iterator[tuple[Issue, Subject]]:
+        named = {self.aliases[k] for k in self.referenced if k in self.aliases}
+        for key in sorted(named & set(self.failing)):
+            yield Issue(self.message, None, "business-rule"), self.failing[key]
+
+
+@register("referenced", scope="dataset", reads=lambda p: [r["resource"] for r in p["referrers"]], params={
+    "referrers": {"type": "array", "minItems": 1, "items": {
+        "type": "object", "additionalProperties": False, "required": ["resource", "via"],
+        "properties": {"resource": {"type": "string"}, "via": {"type": "string", "minLength": 1}}}},
+    "holds": {"type": "string", "minLength": 1},
+    "message": {"type": "string", "minLength": 1},
+})
+def referenced(params: dict[str, Any], ctx: RuleContext) -> Callable[[], ReferencedAccumulator]:
+    """Each subject that a referrer points at (e.g. the Organization a Patient's managingOrganization names)
+    satisfies ``holds``, whatever else it is; subjects nothing points at are not judged."""
+    referrers = [(r["resource"], compile_path(r["via"])) for r in params["referrers"]]
+    holds = compile_path(params["holds"])
+    return lambda: ReferencedAccumulator(referrers, holds, params["message"])

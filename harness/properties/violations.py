@@ -170,6 +170,21 @@ def _duplicate_worker(data: list[Resource]) -> Subjects:
     return {("Practitioner", "worker")}
 
 
+def _org_without_ods(data: list[Resource]) -> Subjects:
+    data.append({"resourceType": "Organization", "id": "group", "active": True, "name": "Care group",
+                 "meta": {"versionId": "1"}, "text": narrative("Organization")})
+    _find(data, "Patient", "p0")["managingOrganization"] = {"reference": "Organization/group"}
+    return {("Organization", "group")}
+
+
+def _ethnic(code: str) -> Callable[[list[Resource]], Subjects]:
+    def apply(data: list[Resource]) -> Subjects:
+        patient = _find(data, "Patient", "p0")
+        patient["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = code
+        return {("Patient", "p0")}
+    return apply
+
+
 P0 = {"reference": "Patient/p0"}
 ABOUT_ME = {"resourceType": "QuestionnaireResponse", "questionnaire": ABOUT_ME_QUESTIONNAIRE, "status": "completed",
             "subject": P0}
@@ -179,6 +194,10 @@ def _repeated(data: list[Resource]) -> Subjects:
     _nhs(_find(data, "Patient", "p0"))["value"] = "4444444444"
     return {("Patient", "p0")}
 
+
+# Rules a violation cannot help breaking as well: a malformed BCP-47 tag is, of necessity, outside
+# the preferred CommonLanguages value set too.
+ALSO_FAILS: dict[str, frozenset[str]] = {"MODS-LANG-002": frozenset({"FHIR-BIND-002"})}
 
 VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "NHSNO-FMT-001": _spaced,
@@ -191,6 +210,7 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "ODS-FMT-002": _site,
     "ODS-SYS-001": _ods(_misspelt_ods),
     "ODS-REF-001": _ods(_no_ods),
+    "ODS-REF-002": _org_without_ods,
     "SCT-FMT-001": _code("AllergyIntolerance", "a0", "code"),
     "DMD-CHK-001": _code("MedicationStatement", "ms0", "medicationCodeableConcept"),
     "DMD-SYS-001": _dmd_slash,
@@ -225,11 +245,14 @@ VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "MODS-PD-001": _drop("Patient", "p0", "birthDate"),
     "MODS-PD-002": _drop("Patient", "p0", "extension"),
     "MODS-PD-003": _drop("Patient", "p0", "gender"),
+    "MODS-PD-004": _ethnic("O"),
     "MODS-REC-001": _set("Patient", "p0", meta={"lastUpdated": "2026-10-01T09:00:00Z"}),
     "MODS-COM-001": _add({"resourceType": "Communication", "id": "unaddressed", "status": "completed",
                           "subject": P0, "sender": {"reference": "Practitioner/worker"}}),
     "MODS-SVC-001": _add({"resourceType": "EpisodeOfCare", "id": "undescribed", "status": "active", "patient": P0}),
     "MODS-LANG-001": _set("Patient", "p0", communication=[{"language": {"text": "English"}}]),
+    "MODS-LANG-002": _set("Patient", "p0", communication=[{"language": {"coding": [
+        {"system": "urn:ietf:bcp:47", "code": "en_GB"}]}}]),
     "ABOUTME-001": _add({**ABOUT_ME, "id": "odd-heading", "authored": "2026-10-01",
                          "item": [{"linkId": "favourite-colour", "answer": [{"valueString": "green"}]}]}),
     "ABOUTME-002": _add({**ABOUT_ME, "id": "undated"}),
