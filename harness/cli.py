@@ -37,6 +37,7 @@ from harness.cli_common import (
     ClientIdOpt,
     ClientSecretEnvOpt,
     ConnectTimeoutOpt,
+    CsvMapOpt,
     EvidenceOpt,
     ExportOpt,
     KeyOpt,
@@ -94,6 +95,7 @@ OUTCOME_STYLE = {"pass": "green", "fail": "red", "error": "bold red", "not-appli
 def run(
     suite: Annotated[str, typer.Argument(help="suite id (see `suites list`) or a suite YAML file")],
     export: ExportOpt = None,
+    csv_map: CsvMapOpt = None,
     api: ApiOpt = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="date rules are judged on (YYYY-MM-DD); default today")] = None,

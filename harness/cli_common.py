@@ -109,6 +109,9 @@ TARGET, AUTH, OUTPUT, REGISTRY = "Target", "Authentication", "Output", "Registry
 ExportOpt = Annotated[list[Path] | None, typer.Option(
     "--export", help="export file, directory or zip (NDJSON, Bundle JSON, FHIR XML); repeatable",
     rich_help_panel=TARGET)]
+CsvMapOpt = Annotated[list[Path] | None, typer.Option(
+    "--csv-map", help="a CSV data dictionary (YAML) for the export's CSV files, tried before the shipped resident "
+                      "list and MAR chart mappings; repeatable", rich_help_panel=TARGET)]
 ApiOpt = Annotated[str | None, typer.Option("--api", help="base URL of the supplier's FHIR R4 API",
                                             rich_help_panel=TARGET)]
 ConnectTimeoutOpt = Annotated[float, typer.Option(

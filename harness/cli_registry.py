@@ -34,6 +34,7 @@ from harness.cli_common import (
     ClientIdOpt,
     ClientSecretEnvOpt,
     ConnectTimeoutOpt,
+    CsvMapOpt,
     EvidenceOpt,
     ExportOpt,
     KeyOpt,
@@ -351,7 +352,7 @@ def round_submit(
 def round_run(
     round_id: Annotated[str, typer.Argument(help="the round")],
     supplier: Annotated[str, typer.Option("--supplier", help="supplier handle", rich_help_panel=REGISTRY)],
-    export: ExportOpt = None, api: ApiOpt = None,
+    export: ExportOpt = None, csv_map: CsvMapOpt = None, api: ApiOpt = None,
     token_env: TokenEnvOpt = None, oauth_token_url: OAuthUrlOpt = None, client_id: ClientIdOpt = None,
     client_secret_env: ClientSecretEnvOpt = None, scope: ScopeOpt = None, cert: CertOpt = None, key: KeyOpt = None,
     ca: CaOpt = None,

@@ -107,6 +107,26 @@ def suites_show(
                        f"{when} {date} · {r.standard.title} {r.standard.version}: {r.clause}")
 
 
+def csv_lint(
+    paths: Annotated[list[Path] | None, typer.Argument(help="CSV data dictionary files (default: the shipped ones)")]
+    = None,
+) -> None:
+    """Check CSV data dictionaries against their schema; exit 2 naming file and line of each problem."""
+    from harness.targets.csv_export import MAPS_DIR, load_map  # noqa: PLC0415
+
+    problems, loaded = [], 0
+    for path in paths or sorted(MAPS_DIR.glob("*.yaml")):
+        try:
+            load_map(path)
+            loaded += 1
+        except ConfigurationError as exc:
+            problems.extend(exc.problems)
+    for problem in problems:
+        out.print(f"[red]error:[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    out.print(f"{loaded} mapping(s) valid, {len(problems)} problem(s)", highlight=False)
+    raise typer.Exit(2 if problems else 0)
+
+
 def packs_coverage(
     out_path: Annotated[Path | None, typer.Option("--out", help="write here (default: print)")] = None,
 ) -> None:
@@ -127,3 +147,4 @@ def register_standards_commands(packs_app: typer.Typer, suites_app: typer.Typer)
     packs_app.command("coverage")(packs_coverage)
     suites_app.command("diff")(suites_diff)
     suites_app.command("show")(suites_show)
+    packs_app.command("lint-csv-map")(csv_lint)

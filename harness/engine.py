@@ -10,7 +10,9 @@ built-in read rule: neither is ever a pass.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,6 +36,7 @@ from harness.stopping import Interrupted
 from harness.targets.base import Located, ReadError
 from harness.wording import crash
 
+_TOP_ELEMENT = re.compile(r"(?:[A-Z][A-Za-z]+\.)?([a-z][A-Za-z]*)")  # "Patient.identifier[0]" -> identifier
 READ_RULE = Rule(
     id="HARNESS-READ-001", pack="care-assure.harness", title="Every part of the target can be read",
     level=Level.MUST,
@@ -150,7 +153,7 @@ class Run:
             counts[rtype] = counts.get(rtype, 0) + 1
             per_resource, per_dataset = rules_for(rtype)
             for cr, state in per_resource:
-                _apply(cr, state, resource, item.location)
+                _apply(cr, state, resource, item.location, item.columns)
             for cr, is_subject, state in per_dataset:
                 try:
                     subject = is_subject and _matches(cr, resource)
@@ -212,7 +215,24 @@ def _matches(cr: CompiledRule, resource: dict[str, Any]) -> bool:
     return False
 
 
-def _apply(cr: CompiledRule, state: RuleState, resource: dict[str, Any], location: Location) -> None:
+def _in_column(location: Location, columns: dict[str, str] | None, path: str | None,
+               value: Any = None) -> Location:
+    """For a CSV row: the location with the column the finding's element (or checked value) came from."""
+    if not columns:
+        return location
+    column = None
+    found = _TOP_ELEMENT.match(path or "")
+    if found:
+        element = found[1]  # a choice element ("medication") names its typed form ("medicationCodeableConcept")
+        column = columns.get(element) or next((c for k, c in columns.items() if k.startswith(element)), None)
+    if column is None and value is not None:
+        cell = value.get("code", value.get("value")) if isinstance(value, dict) else value
+        column = columns.get(f"={cell}") if isinstance(cell, (str, int, float, bool)) else None
+    return dataclasses.replace(location, column=column) if column else location
+
+
+def _apply(cr: CompiledRule, state: RuleState, resource: dict[str, Any], location: Location,
+           columns: dict[str, str] | None = None) -> None:
     try:
         if not _matches(cr, resource):
             return
@@ -223,11 +243,13 @@ def _apply(cr: CompiledRule, state: RuleState, resource: dict[str, Any], locatio
             for value in cr.select(resource):
                 issue = check(value)
                 if issue is not None:
-                    state.add(issue, resource, location, cr.rule.select)
+                    state.add(issue, resource, _in_column(location, columns, issue.path or cr.rule.select, value),
+                              cr.rule.select)
         else:
             values = cr.select(resource) if cr.select is not None else None
             for issue in cr.check(resource, values):
-                state.add(issue, resource, location, cr.rule.select)
+                state.add(issue, resource, _in_column(location, columns, issue.path or cr.rule.select),
+                          cr.rule.select)
     except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
         state.add(Issue(f"could not evaluate: {type(exc).__name__}: {exc}", None, "exception"),
                   resource, location, cr.rule.select, error=True)

@@ -24,8 +24,8 @@ from harness.results import Level
 ASSURE_KEY = pytest.StashKey[dict[str, Any]]()
 LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}, "may": {"MUST", "SHOULD", "MAY"}}
 SHOWN_FINDINGS = 20
-_OPTIONS = ("suite", "export", "api", "token_env", "oauth_token_url", "client_id", "client_secret_env", "scope",
-            "cert", "key", "ca", "allow_insecure_local", "connect_timeout", "read_timeout", "page_limit", "evidence",
+_OPTIONS = ("suite", "export", "csv_map", "api", "token_env", "oauth_token_url", "client_id", "client_secret_env",
+            "scope", "cert", "key", "ca", "allow_insecure_local", "connect_timeout", "read_timeout", "page_limit", "evidence",
             "as_of", "level", "report", "extra_packs", "package_dir", "attestations")
 _NUMBERS = {"connect_timeout": float, "read_timeout": float, "page_limit": int}
 
@@ -34,6 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("care-assure", "DSCR conformance with care-assure")
     group.addoption("--assure-suite", help="suite id or suite file: turns the plugin on")
     group.addoption("--assure-export", action="append", help="export file, directory or zip (repeatable)")
+    group.addoption("--assure-csv-map", action="append", help="CSV data dictionary (YAML) for CSV exports (repeatable)")
     group.addoption("--assure-api", help="base URL of the FHIR API under test")
     group.addoption("--assure-token-env", help="environment variable holding the API's bearer token")
     group.addoption("--assure-oauth-token-url", help="OAuth2 token endpoint (client credentials)")
@@ -58,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--assure-package-dir", help="FHIR package directory for value sets")
     group.addoption("--assure-attestations", help="answers to attestation rules (default $CARE_ASSURE_ATTESTATIONS)")
     for name in _OPTIONS:
-        kind = "linelist" if name in ("export", "extra_packs") else "bool" if name == "allow_insecure_local" \
+        kind = "linelist" if name in ("export", "csv_map", "extra_packs") else \
+            "bool" if name == "allow_insecure_local" \
             else "string"
         parser.addini(f"assure_{name}", f"care-assure: default for --assure-{name.replace('_', '-')}",
                       type=kind)  # type: ignore[arg-type]

@@ -42,6 +42,7 @@ class Location:
     line: int | None = None
     pointer: str | None = None
     request: str | None = None
+    column: str | None = None  # a CSV export's column
 
     def __str__(self) -> str:
         if self.request:
@@ -49,6 +50,8 @@ class Location:
         text = self.file or ""
         if self.line is not None:
             text += f":{self.line}"
+        if self.column:
+            text += f", column '{self.column}'"
         if self.pointer:
             text += f"#{self.pointer}"
         return text
@@ -85,8 +88,8 @@ class Finding:
 
     def sort_key(self) -> tuple[Any, ...]:
         loc = self.location or Location()
-        return (self.rule, loc.file or "", loc.line or 0, loc.pointer or "", loc.request or "",
-                self.resource_type or "", self.resource_id or "", self.path or "", self.message)
+        return (self.rule, loc.file or "", loc.line or 0, loc.pointer or "", *((loc.column,) if loc.column else ()),
+                loc.request or "", self.resource_type or "", self.resource_id or "", self.path or "", self.message)
 
 
 @dataclass(slots=True)

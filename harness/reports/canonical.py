@@ -36,6 +36,7 @@ def _finding(f: Finding) -> dict[str, Any]:
         "location": str(loc) if loc else None,
         "file": loc.file if loc else None, "line": loc.line if loc else None,
         "pointer": loc.pointer if loc else None,
+        **({"column": loc.column} if loc and loc.column else {}),
         "path": f.path, "message": f.message, "code": f.code, "kind": "error" if f.error else "failure",
     }
 

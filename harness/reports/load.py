@@ -16,7 +16,8 @@ def _finding(f: dict[str, Any]) -> Finding:
         request = f["location"].removesuffix(suffix)
     return Finding(rule=f["rule"], message=f["message"], resource_type=f["resource_type"],
                    resource_id=f["resource_id"],
-                   location=Location(file, f["line"], f["pointer"], request) if f["location"] else None,
+                   location=Location(file, f["line"], f["pointer"], request, f.get("column"))
+                   if f["location"] else None,
                    path=f["path"], code=f["code"], error=f["kind"] == "error")
 
 

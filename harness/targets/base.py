@@ -18,6 +18,7 @@ class Located:
     raw: bytes | None = None  # the resource's JSON text, when the reader has it (NDJSON)
     entry: dict[str, Any] | None = None  # for a Bundle entry: the entry without its resource
     bundle_type: str | None = None  # for a Bundle entry: the Bundle's type, when read before the entry
+    columns: dict[str, str] | None = None  # for a CSV row: top-level element -> the column it came from
 
 
 @dataclass(frozen=True, slots=True)

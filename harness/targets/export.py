@@ -1,12 +1,14 @@
-"""The export target: files, directories and zips of NDJSON, FHIR JSON and FHIR XML.
+"""The export target: files, directories and zips of NDJSON, FHIR JSON, FHIR XML and CSV.
 
-Files are recognised by extension (``.ndjson``/``.jsonl``, ``.json``, ``.xml``, ``.zip``).
+Files are recognised by extension (``.ndjson``/``.jsonl``, ``.json``, ``.xml``, ``.csv``, ``.zip``);
+CSV files are read through a data dictionary (``harness.targets.csv_export``).
 Every file is hashed (SHA-256) for the report, and anything that is not a recognised export
 file is reported as a read error rather than silently ignored.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import zipfile
@@ -18,6 +20,7 @@ from typing import IO, Any
 from harness.errors import ConfigurationError, Problem
 from harness.results import InputFile, Location
 from harness.targets.base import Located, ReadError
+from harness.targets.csv_export import CsvMap, maps_for, read_csv
 from harness.targets.readers import read_json, read_ndjson, read_xml
 
 Reader = Callable[[IO[bytes], str], Iterator[Located | ReadError]]
@@ -69,7 +72,7 @@ class _Bounded(io.RawIOBase):
 
 def _unreadable(suffix: str) -> str:
     return (f"not an export file this harness reads ({suffix or 'no extension'}); "
-            "expected .ndjson, .jsonl, .json, .xml or .zip")
+            "expected .ndjson, .jsonl, .json, .xml, .csv or .zip")
 
 
 def _sha256(path: Path) -> str:
@@ -82,11 +85,23 @@ class ExportTarget:
 
     kind = "export"
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[Path], csv_maps: list[Path] | tuple[Path, ...] = ()) -> None:
         missing = [p for p in paths if not p.exists()]
         if missing:
             raise ConfigurationError([Problem("export path does not exist", str(p)) for p in missing])
         self.paths = paths
+        # a supplier's mapping is checked now (a broken one is a usage error, before anything is read);
+        # the shipped ones load when the first CSV file does
+        given = maps_for(list(csv_maps)) if csv_maps else None
+
+        @functools.cache
+        def maps() -> list[CsvMap]:
+            return given if given is not None else maps_for()
+
+        def csv_reader(stream: IO[bytes], name: str) -> Iterator[Located | ReadError]:
+            return read_csv(stream, name, maps())
+
+        self.readers: dict[str, Reader] = {**READERS, ".csv": csv_reader}
         self._refused: list[tuple[Path, str]] = []  # symbolic links not followed, and why
         self._files = [f for p in paths for f in self._expand(p)]
 
@@ -132,9 +147,9 @@ class ExportTarget:
             suffix = path.suffix.lower()
             if suffix == ".zip":
                 yield from self._zip(path, name)
-            elif suffix in READERS:
+            elif suffix in self.readers:
                 with path.open("rb") as stream:
-                    yield from READERS[suffix](stream, name)
+                    yield from self.readers[suffix](stream, name)
             else:
                 yield ReadError(Location(name), _unreadable(suffix))
             if progress:
@@ -158,7 +173,7 @@ class ExportTarget:
                     continue
                 member = f"{name}!/{info.filename}"
                 suffix = Path(info.filename).suffix.lower()
-                reader = READERS.get(suffix)
+                reader = self.readers.get(suffix)
                 if reader is None:
                     yield ReadError(Location(member), _unreadable(suffix))
                     continue

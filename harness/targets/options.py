@@ -26,6 +26,7 @@ UNITS = {"connect_timeout": "seconds", "read_timeout": "seconds", "page_limit": 
 @dataclass(frozen=True, slots=True)
 class TargetOptions:
     export: tuple[Path, ...] = ()
+    csv_map: tuple[Path, ...] = ()  # a supplier's CSV data dictionaries, tried before the shipped ones
     api: str | None = None
     token_env: str | None = None  # secrets are named by environment variable, never given on a command line
     oauth_token_url: str | None = None
@@ -49,8 +50,9 @@ class TargetOptions:
         """The options among ``values`` (a command's parameters), None meaning "the default"."""
         chosen = {**values, **overrides}
         given = {f.name: chosen[f.name] for f in fields(cls) if chosen.get(f.name) is not None}
-        if "export" in given:
-            given["export"] = tuple(Path(p) for p in given["export"])
+        for name in ("export", "csv_map"):
+            if name in given:
+                given[name] = tuple(Path(p) for p in given[name])
         return cls(**given)
 
     def problems(self) -> list[Problem]:
@@ -65,6 +67,8 @@ class TargetOptions:
                 unit = f" {UNITS[name]}" if UNITS[name] else ""
                 found.append(Problem(f"--{name.replace('_', '-')} must be between {low:g} and {high:g}{unit}, "
                                      f"not {value}"))
+        if self.csv_map and not self.export:
+            found.append(Problem("--csv-map describes CSV export files: give --export too"))
         if self.key and not self.cert:
             found.append(Problem("--key is the private key of a client certificate: give --cert too"))
         return found
@@ -101,4 +105,4 @@ class TargetOptions:
                              property_overrides={"seed": self.seed, "examples": self.examples})
         from harness.targets.export import ExportTarget  # noqa: PLC0415
 
-        return ExportTarget(list(self.export))
+        return ExportTarget(list(self.export), csv_maps=self.csv_map)
