@@ -25,8 +25,8 @@ ASSURE_KEY = pytest.StashKey[dict[str, Any]]()
 LEVELS = {"must": {"MUST"}, "should": {"MUST", "SHOULD"}, "may": {"MUST", "SHOULD", "MAY"}}
 SHOWN_FINDINGS = 20
 _OPTIONS = ("suite", "export", "csv_map", "api", "token_env", "oauth_token_url", "client_id", "client_secret_env",
-            "scope", "cert", "key", "ca", "allow_insecure_local", "connect_timeout", "read_timeout", "page_limit", "evidence",
-            "as_of", "level", "report", "extra_packs", "package_dir", "attestations")
+            "scope", "cert", "key", "ca", "allow_insecure_local", "connect_timeout", "read_timeout", "page_limit",
+            "evidence", "as_of", "level", "report", "extra_packs", "package_dir", "attestations")
 _NUMBERS = {"connect_timeout": float, "read_timeout": float, "page_limit": int}
 
 
