@@ -64,11 +64,17 @@ def test_each_defect_fails_exactly_its_rules_on_its_resource(name: str, seed: in
         assert all(f.location and f.location.line for f in r.findings)
 
 
+# Rules generated from the UK Core definitions: each is made to fail, alone, by a violation built from
+# its own parameters in tests/test_uk_core_packs.py, so they need no hand-written switch here.
+GENERATED = frozenset({"uk-core.stu2", "uk-core.draft"})
+
+
 def test_defect_switches_cover_every_rule_of_the_suite() -> None:
     from harness.suites import Catalogue
     catalogue = Catalogue.default()
     rules = {r.id for r in catalogue.rules_for(catalogue.suite("asl-dscr-core"))
-             if "export" in r.applies_to and r.kind != "attestation"}  # attestations are answered, not data
+             if "export" in r.applies_to and r.kind != "attestation"  # attestations are answered, not data
+             and r.pack not in GENERATED}
     covered = set().union(*(d.rules for d in DEFECTS.values()))
     # every rule of the first suite can be made to fail by some switch, except the Bundle rules (the
     # reference export is NDJSON; tested on HL7's validator cases in test_fhir_conformance) and

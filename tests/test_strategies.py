@@ -29,7 +29,10 @@ MET = (Outcome.PASS, Outcome.NOT_APPLICABLE)
 CATALOGUE = Catalogue.default()
 PLAN = build_plan(CATALOGUE.suite("asl-dscr-core"), CATALOGUE, AS_OF, "export",
                   attestations=load_attestations(REFERENCE_ATTESTATIONS))
-EXPORT_RULES = sorted(cr.rule.id for cr in PLAN.rules if cr.rule.kind != "attestation")  # data rules
+# data rules (attestations are answered, not data); the UK Core rules generated from the definitions
+# get violations built from their own parameters in tests/test_uk_core_packs.py
+EXPORT_RULES = sorted(cr.rule.id for cr in PLAN.rules
+                      if cr.rule.kind != "attestation" and not cr.rule.pack.startswith("uk-core."))
 binding_codes("NHSNO-VER-002")  # load the packs before Hypothesis times anything
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

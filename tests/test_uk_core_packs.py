@@ -185,3 +185,22 @@ def test_each_generated_rule_fails_alone_on_its_violation(pack: str, rule_id: st
     assert _failing(pack, conforming, tmp_path) == set(), conforming
     violating = _violating(rule, same_type)
     assert _failing(pack, violating, tmp_path) == {rule_id}, violating
+
+
+def test_must_support_takes_a_code_for_a_code_and_a_placeholder_for_a_placeholder(tmp_path: Path) -> None:
+    """'unknown' is an AdministrativeGender code, not a placeholder; as a family name it is one."""
+    rule = next(r for r in _rules("uk-core.stu2") if r.id == "UKC-PATIENT-MS")
+    from harness.checks.profile import _must_support
+
+    check = _must_support(rule.check)
+    coded = {"resourceType": "Patient", "gender": "unknown", "name": [{"family": "Okafor"}]}
+    placeholder = {"resourceType": "Patient", "gender": "female", "name": [{"family": "unknown"}]}
+    assert list(check(coded, None)) == []
+    assert [i.path for i in check(placeholder, None)] == ["Patient.name", "Patient.name.family"]  # both empty
+
+
+def test_asl_dscr_core_carries_the_uk_core_rules_at_their_levels() -> None:
+    catalogue = Catalogue.default(())
+    in_suite = {r.id: r.level for r in catalogue.rules_for(catalogue.suite("asl-dscr-core"))}
+    generated = _rules("uk-core.stu2")
+    assert generated and all(in_suite.get(r.id) == r.level for r in generated)

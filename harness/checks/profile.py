@@ -49,12 +49,16 @@ def walk(resource: dict[str, Any], steps: list[dict[str, Any]]) -> Iterator[Any]
     yield from nodes
 
 
-def is_empty(value: Any) -> bool:
-    """Empty or placeholder: what FHIR's ele-1 and UK Core's must-support guidance forbid."""
+def is_empty(value: Any, coded: bool = False) -> bool:
+    """Empty or placeholder: what FHIR's ele-1 and UK Core's must-support guidance forbid.
+
+    A ``coded`` element's value is a code, where 'unknown' may be a code of its value set
+    (AdministrativeGender has one): only an empty one is empty.
+    """
     if value is None:
         return True
     if isinstance(value, str):
-        return not value.strip() or value.strip().lower() in PLACEHOLDERS
+        return not value.strip() or (not coded and value.strip().lower() in PLACEHOLDERS)
     if isinstance(value, (list, dict)):
         return not value or all(is_empty(v) for v in (value.values() if isinstance(value, dict) else value))
     return False
@@ -148,13 +152,31 @@ def _system(params: dict[str, Any]) -> Any:
     return check
 
 
+def _is_code(element: str, steps: list[dict[str, Any]]) -> bool:
+    """Whether the element's R4 type is ``code`` (its values are codes, not free text)."""
+    from harness.fhir.model import r4  # noqa: PLC0415 - the R4 table, only for must-support rules
+
+    model = r4()
+    rtype = element.split(".", 1)[0]
+    if not model.has_type(rtype):
+        return False
+    state: tuple[str, str] = (rtype, "")
+    info = None
+    for step in steps:
+        info = model.children(state).get(step["name"])
+        if info is None:
+            return False
+        state = info.state
+    return info is not None and info.type == "code"
+
+
 def _must_support(params: dict[str, Any]) -> Any:
-    elements = params["elements"]
+    elements = [(entry, _is_code(entry["element"], entry["path"])) for entry in params["elements"]]
 
     def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
-        for entry in elements:
+        for entry, coded in elements:
             for value in walk(resource, entry["path"]):
-                if is_empty(value):
+                if is_empty(value, coded):
                     yield Issue(f"{entry['element']} is present but empty or a placeholder; omit data that is "
                                 "not held", path=entry["element"], code="value")
     return check

@@ -196,8 +196,15 @@ def _repeated(data: list[Resource]) -> Subjects:
 
 
 # Rules a violation cannot help breaking as well: a malformed BCP-47 tag is, of necessity, outside
-# the preferred CommonLanguages value set too.
-ALSO_FAILS: dict[str, frozenset[str]] = {"MODS-LANG-002": frozenset({"FHIR-BIND-002"})}
+# the preferred CommonLanguages value set too; and UK Core's own profile rules (generated from its
+# definitions) repeat some identifier and language requirements.
+UKC_LANGUAGE = "UKC-PATIENT-COMMUNICATION-LANGUAGE-BIND"
+ALSO_FAILS: dict[str, frozenset[str]] = {
+    "MODS-LANG-001": frozenset({UKC_LANGUAGE}),
+    "MODS-LANG-002": frozenset({"FHIR-BIND-002", UKC_LANGUAGE}),
+    "NHSNO-VER-002": frozenset({"UKC-PATIENT-NHSNUMBER-NHSNUMBERVERIFICATIONSTATUS-VALUEX-BIND"}),
+    "ODS-SYS-001": frozenset({"UKC-ORGANIZATION-ODSORGANISATIONCODE-SYS"}),
+}
 
 VIOLATIONS: dict[str, Callable[[list[Resource]], Subjects]] = {
     "NHSNO-FMT-001": _spaced,
