@@ -30,6 +30,7 @@ from harness.cli_common import (
     EXIT_PASS,
     OUTPUT,
     TARGET,
+    WIDE,
     AllowInsecureOpt,
     ApiOpt,
     CaOpt,
@@ -41,6 +42,7 @@ from harness.cli_common import (
     EvidenceOpt,
     ExportOpt,
     KeyOpt,
+    ListTable,
     OAuthUrlOpt,
     PageLimitOpt,
     ReadTimeoutOpt,
@@ -50,6 +52,7 @@ from harness.cli_common import (
     check_out_dir,
     config_error,
     err,
+    fit_consoles,
     out,
     parse_date,
     print_item,
@@ -75,7 +78,17 @@ from harness.wording import crash
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
-                  help="Conformance and accreditation harness for digital social care records.")
+                  help="Conformance and accreditation harness for digital social care records.",
+                  epilog="Exit codes, for every command: 0 pass (or done), 1 fail, 2 usage or configuration error, "
+                         "3 could not evaluate — never a pass. Each command's --help says what it does.")
+
+
+@app.callback()
+def _each_command() -> None:
+    """Before every command: the terminal width as the environment says now (COLUMNS, for CI logs)."""
+    fit_consoles()
+
+
 packs_app = typer.Typer(no_args_is_help=True, help="Rule packs: list and lint.")
 suites_app = typer.Typer(no_args_is_help=True, help="Accreditation suites.")
 app.add_typer(packs_app, name="packs")
@@ -179,7 +192,6 @@ def run(
                                                                                    EXIT_FAIL))
 
 
-WIDE = 100  # below this many columns a table would wrap its cells word by word: print a list instead
 SHOWN_FINDINGS = 5
 MARK = {"pass": "✓", "fail": "✗", "error": "?", "manual": "…", "not-applicable": "-", "waived": "~"}
 
@@ -294,7 +306,7 @@ def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option(
         packs = Catalogue.default(packs_dir or ()).packs()
     except ConfigurationError as exc:
         raise config_error(exc) from None
-    table = Table(title="rule packs")
+    table = ListTable(title="rule packs")
     for col in ("pack", "version", "rules", "standards", "sha256"):
         table.add_column(col, no_wrap=col != "standards")
     for p in sorted(packs.values(), key=lambda p: p.id):
@@ -307,7 +319,7 @@ def packs_list(packs_dir: Annotated[list[Path] | None, typer.Option(
 def suites_list() -> None:
     """Describe the installed suites."""
     catalogue = Catalogue.default()
-    table = Table(title="suites")
+    table = ListTable(title="suites")
     for col in ("suite", "version", "packs", "rules", "title"):
         table.add_column(col, no_wrap=col != "title")
     try:

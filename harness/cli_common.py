@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import textwrap
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,60 @@ from harness.targets.options import BOUNDS, TargetOptions
 EXIT_PASS, EXIT_FAIL, EXIT_CONFIG, EXIT_NOT_EVALUATED = 0, 1, 2, 3
 out = Console()
 err = Console(stderr=True)
+
+
+def fit_consoles() -> None:
+    """Take COLUMNS (and NO_COLOR) as they are when a command starts, not when the module was imported."""
+    columns = os.environ.get("COLUMNS", "")
+    for console in (out, err):
+        console.no_color = bool(os.environ.get("NO_COLOR")) or console.no_color
+        if columns.isdigit() and int(columns) > 0:
+            console.width = int(columns)
+
+
+WIDE = 100  # below this many columns a table would wrap its cells word by word: a list reads better
+
+
+class ListTable:
+    """A rich Table where the terminal is wide enough for one, else one list entry per row.
+
+    Used like ``rich.table.Table`` (``add_column``, ``add_row``, ``console.print(table)``): the
+    first cell heads each entry and the others follow as "column: value", wrapped under it.
+    """
+
+    def __init__(self, *columns: str, title: str | None = None) -> None:
+        self.columns: list[tuple[str, dict[str, Any]]] = [(c, {}) for c in columns]
+        self.rows: list[tuple[str, ...]] = []
+        self.title = title
+
+    def add_column(self, name: str, **options: Any) -> None:
+        self.columns.append((name, options))
+
+    def add_row(self, *cells: str) -> None:
+        self.rows.append(tuple(cells))
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        from rich.table import Table  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+
+        if options.max_width >= WIDE:
+            table = Table(title=self.title)
+            for name, column_options in self.columns:
+                table.add_column(name, **column_options)
+            for row in self.rows:
+                table.add_row(*row)
+            yield table
+            return
+        width = max(options.max_width, 40)
+        if self.title:
+            yield Text(self.title, style="bold")
+        names = [name for name, _ in self.columns]
+        for row in self.rows:
+            yield Text(textwrap.fill(Text.from_markup(row[0]).plain, width, subsequent_indent="    "))
+            detail = "; ".join(f"{n}: {Text.from_markup(v).plain}" for n, v in zip(names[1:], row[1:], strict=False)
+                               if v)
+            if detail:
+                yield Text(textwrap.fill(detail, width, initial_indent="    ", subsequent_indent="    "), style="dim")
 
 
 def print_item(head: str, detail: str = "", *, indent: int = 2, console: Console | None = None) -> None:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 if TYPE_CHECKING:
     from harness.registry.service import Registry
@@ -38,6 +37,7 @@ from harness.cli_common import (
     EvidenceOpt,
     ExportOpt,
     KeyOpt,
+    ListTable,
     OAuthUrlOpt,
     PageLimitOpt,
     ReadTimeoutOpt,
@@ -245,7 +245,7 @@ def supplier_add(
 @supplier_app.command("list")
 def supplier_list(db: DbOpt = None) -> None:
     """The suppliers and their solutions (name, version, capabilities, care settings)."""
-    table = Table("supplier", "name", "solution", "version", "capabilities", "care settings")
+    table = ListTable("supplier", "name", "solution", "version", "capabilities", "care settings")
     try:
         with _registry(db) as registry:
             for sup, sols in registry.suppliers():
@@ -283,7 +283,7 @@ def round_open(
 @round_app.command("list")
 def round_list(db: DbOpt = None) -> None:
     """The rounds: suite and version, as-of date, when they open and close, and whether open."""
-    table = Table("round", "suite", "version", "as of", "opens", "closes", "status")
+    table = ListTable("round", "suite", "version", "as of", "opens", "closes", "status")
     try:
         with _registry(db) as registry:
             for r in registry.rounds():
@@ -304,10 +304,10 @@ def round_show(round_id: RoundArg, db: DbOpt = None) -> None:
     r = detail["round"]
     out.print(f"round {r.id} ({r.status}): {r.suite} {r.suite_version}, as of {r.as_of}, {r.opens} to {r.closes}",
               highlight=False)
-    subs = Table("submission", "supplier", "solution", "outcome", "report sha256", "by", "at", title="Submissions")
+    subs = ListTable("submission", "supplier", "solution", "outcome", "report sha256", "by", "at", title="Submissions")
     for x in detail["submissions"]:
         subs.add_row(str(x["id"]), x["supplier"], x["solution"], x["outcome"], x["sha256"][:16], x["by"], x["at"])
-    decs = Table("decision", "supplier", "solution", "outcome", "assessor", "decided", "expires", "signed",
+    decs = ListTable("decision", "supplier", "solution", "outcome", "assessor", "decided", "expires", "signed",
                  title="Decisions")
     for d in detail["decisions"]:
         decs.add_row(str(d["id"]), d["supplier"], d["solution"], d["outcome"], d["assessor"], d["decided_on"],
@@ -470,7 +470,7 @@ def waiver_revoke(waiver_id: Annotated[int, typer.Argument(help="the waiver's nu
 @waiver_app.command("list")
 def waiver_list(db: DbOpt = None) -> None:
     """Every waiver: rule, scope, expiry, who granted it, and whether it is in force, expired or revoked."""
-    table = Table("id", "rule", "supplier", "round", "expires", "granted by", "state", "justification")
+    table = ListTable("id", "rule", "supplier", "round", "expires", "granted by", "state", "justification")
     try:
         today = dt.date.today()
         with _registry(db) as registry:
@@ -528,7 +528,7 @@ def _seal_file(path: Path) -> dict[str, Any]:
 @audit_app.command("log")
 def audit_log(db: DbOpt = None) -> None:
     """The audit log's entries: when, who, what and on what (check it with `audit verify`)."""
-    table = Table("seq", "at", "actor", "action", "subject")
+    table = ListTable("seq", "at", "actor", "action", "subject")
     try:
         with _registry(db) as registry:
             for e in registry.audit_entries():

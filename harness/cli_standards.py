@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from harness.cli_common import config_error, out, parse_date, print_item
+from harness.cli_common import ListTable, config_error, out, parse_date, print_item
 from harness.errors import ConfigurationError
 from harness.packs.coverage import render_coverage
 from harness.packs.diff import RuleChange, diff_rules
@@ -25,7 +24,7 @@ def _print(changes: list[RuleChange], as_json: bool, title: str) -> None:
     if as_json:
         out.print_json(json.dumps([c.as_dict() for c in changes]))
         return
-    table = Table("change", "rule", "level", "from", "details", title=title)
+    table = ListTable("change", "rule", "level", "from", "details", title=title)
     for c in changes:
         table.add_row(c.change, c.rule, c.level, c.effective_from, escape("; ".join(c.details) or c.title))
     out.print(table)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -264,3 +265,13 @@ def test_run_output_at_80_columns_matches_the_snapshot(tmp_path_factory: Any) ->
     if os.environ.get("CARE_ASSURE_UPDATE_SNAPSHOTS"):
         SNAPSHOT.write_text(text, encoding="utf-8")
     assert text == SNAPSHOT.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", [("suites", "list"), ("packs", "list"), ("suites", "diff", "asl-dscr-core",
+                                                                              "asl-dscr-roadmap")])
+def test_tables_become_lists_at_80_columns(command: tuple[str, ...]) -> None:
+    narrow = cli(*command, columns=80).output
+    assert max(len(line) for line in narrow.splitlines()) <= 80
+    assert "┃" not in narrow and "│" not in narrow  # a list, not a table squeezed word by word
+    wide = cli(*command, columns=160).output
+    assert "┃" in wide or "│" in wide or "0 added" in wide
