@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 import zipfile
 from collections.abc import Iterator
@@ -104,8 +105,9 @@ def test_certification_round_end_to_end(db: str, exports: dict[str, Path], keys:
     cli("supplier", "add", "badco", "--name", "Bad Care Systems", "--solution", "BadRecord", "--solution-version",
         "2.0", "--care-setting", "residential", "--db", db)
     for supplier, export in (("goodco", exports["good"]), ("badco", exports["bad"])):
-        cli("round", "run", "R1", "--supplier", supplier, "--export", export,
-            "--out", tmp_path / f"run-{supplier}", "--signing-key", keys["private"], "--db", db, "--store", store)
+        ran = cli("round", "run", "R1", "--supplier", supplier, "--export", export,
+                  "--out", tmp_path / f"run-{supplier}", "--signing-key", keys["private"], "--db", db, "--store", store)
+        assert re.search(r"reading the export: \d+ bytes in \d+\.\d s", ran.output)  # progress, in a log
 
     # A waiver for the failing SHOULD rule, and an expired one for the failing MUST rule: the latter must not count.
     cli("waiver", "grant", "DSCR-CP-001", "--supplier", "badco", "--justification", "care plans migrate in Q1",
