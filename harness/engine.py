@@ -75,32 +75,53 @@ class RuleState:
     def add(self, issue: Issue, resource: dict[str, Any] | None, location: Location | None,
             path: str | None, error: bool = False) -> None:
         if issue.code == NOT_EVALUATED:
-            self.not_evaluated.setdefault(issue.path or "", issue.message)
+            key = issue.path or ""
+            self.not_evaluated[key] = _least(self.not_evaluated.get(key), issue.message) or issue.message
             return
         if error:
             self.errors += 1
-            self.first_error = self.first_error or issue.message
+            self.first_error = _least(self.first_error, issue.message)
         else:
             self.failed += 1
-        if len(self.findings) < self.cap:
-            rid = resource.get("id") if resource else None
-            self.findings.append(Finding(
-                rule=self.compiled.rule.id, message=issue.message,
-                resource_type=resource.get("resourceType") if resource else None,
-                resource_id=rid if isinstance(rid, str) else None, location=location,
-                path=issue.path or path, code=issue.code, error=error,
-            ))
+        rid = resource.get("id") if resource else None
+        self.findings.append(Finding(
+            rule=self.compiled.rule.id, message=issue.message,
+            resource_type=resource.get("resourceType") if resource else None,
+            resource_id=rid if isinstance(rid, str) else None, location=location,
+            path=issue.path or path, code=issue.code, error=error,
+        ))
+        if len(self.findings) >= 2 * self.cap + 16:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Keep the first ``cap`` findings by their total order (file, line, pointer, resource, …).
+
+        Which findings a report shows then depends only on the data, never on the order it was
+        read in or how a run was split into shards: merging is associative and commutative.
+        """
+        self.findings.sort(key=Finding.sort_key)
+        del self.findings[self.cap:]
+
+    def kept(self) -> list[Finding]:
+        self._trim()
+        return self.findings
 
     def merge(self, other: RuleState) -> None:
         self.subjects += other.subjects
         self.failed += other.failed
         self.errors += other.errors
-        self.first_error = self.first_error or other.first_error
+        self.first_error = _least(self.first_error, other.first_error)
         for key, why in other.not_evaluated.items():
-            self.not_evaluated.setdefault(key, why)
-        self.findings.extend(other.findings[: max(0, self.cap - len(self.findings))])
+            self.not_evaluated[key] = _least(self.not_evaluated.get(key), why) or why
+        self.findings.extend(other.findings)
+        self._trim()
         if self.accumulator is not None and other.accumulator is not None:
             self.accumulator.merge(other.accumulator)
+
+
+def _least(a: str | None, b: str | None) -> str | None:
+    """The smaller of two messages (so which one a rule reports does not depend on reading order)."""
+    return min(x for x in (a, b) if x is not None) if (a is not None or b is not None) else None
 
 
 class Run:
@@ -261,7 +282,7 @@ def _result(state: RuleState, outcome: Outcome, message: str | None) -> RuleResu
         rule=rule.id, pack=rule.pack, level=rule.level, title=rule.title,
         standard=f"{rule.standard.id} {rule.standard.version}", clause=rule.clause,
         remediation=rule.remediation, outcome=outcome, subjects=state.subjects,
-        failed=state.failed, errors=state.errors, message=message, findings=state.findings,
+        failed=state.failed, errors=state.errors, message=message, findings=state.kept(),
         not_evaluated=dict(sorted(state.not_evaluated.items())),
     )
 

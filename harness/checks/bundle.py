@@ -173,8 +173,14 @@ def bundle(params: dict[str, Any], ctx: RuleContext) -> Callable[[], BundleAccum
 
 @dataclass
 class DuplicateIdAccumulator:
-    seen: set[str] = field(default_factory=set)  # keys only: memory stays a string per resource
-    found: list[tuple[Issue, Subject]] = field(default_factory=list)
+    """Every occurrence of a resource key after its first, "first" by the total order of where it was read.
+
+    So the same export gives the same findings however it is read or split: each shard keeps the
+    least occurrence of each key, a merge keeps the lesser of two and counts the other.
+    """
+
+    first: dict[str, Subject] = field(default_factory=dict)  # key -> its least occurrence so far
+    again: list[tuple[str, Subject]] = field(default_factory=list)  # the least EXAMPLES other occurrences
     count: int = 0
     subjects: int = 0
     overflow: int = 0
@@ -190,28 +196,44 @@ class DuplicateIdAccumulator:
         # in a Bundle the fullUrl names the resource (bdl-7); elsewhere its type and id do
         key = (item.full_url or f"{resource.get('resourceType')}/{rid}") + (
             f"/_history/{version}" if isinstance(version, str) else "")
-        if key not in self.seen:
-            self.seen.add(key)
-            return
-        self._add(key, subject_of(resource, item.location))
+        self._meet(key, subject_of(resource, item.location))
 
-    def _add(self, key: str, again: Subject) -> None:
+    def _meet(self, key: str, subject: Subject) -> None:
+        held = self.first.get(key)
+        if held is None:
+            self.first[key] = subject
+            return
         self.count += 1
-        if len(self.found) < EXAMPLES:
-            self.found.append((Issue(f"{key} appears more than once in the target", "id", "duplicate"), again))
+        if _order(subject) < _order(held):
+            self.first[key], subject = subject, held
+        self.again.append((key, subject))
+        if len(self.again) >= 2 * EXAMPLES:
+            self._trim()
+
+    def _trim(self) -> None:
+        self.again.sort(key=lambda ks: (_order(ks[1]), ks[0]))
+        del self.again[EXAMPLES:]
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, DuplicateIdAccumulator)
-        for key in other.seen & self.seen:
-            self._add(key, Subject(None, None, None))  # the shard's own finding names the resource
-        self.seen |= other.seen
-        self.count += other.count
-        self.found.extend(other.found[: max(0, EXAMPLES - len(self.found))])
         self.subjects += other.subjects
+        self.count += other.count
+        self.again.extend(other.again)
+        for key, subject in other.first.items():
+            self._meet(key, subject)
+        self._trim()
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
-        self.overflow = self.count - len(self.found)
-        yield from self.found
+        self._trim()
+        self.overflow = self.count - len(self.again)
+        for key, subject in self.again:
+            yield Issue(f"{key} appears more than once in the target", "id", "duplicate"), subject
+
+
+def _order(s: Subject) -> tuple[str, int, str, str, str]:
+    loc = s.location
+    return (loc.file or "" if loc else "", (loc.line or 0) if loc else 0, (loc.pointer or "") if loc else "",
+            s.resource_type or "", s.resource_id or "")
 
 
 @register("duplicate-id", scope="dataset", reads=lambda p: ["*"])

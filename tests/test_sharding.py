@@ -1,0 +1,81 @@
+"""Any sharding of a target and any merge order give the same report, byte for byte (issue: scale out).
+
+The run state of each shard is merged associatively and commutatively: counts add up, and the
+findings kept under the per-rule cap are the first by a total order of where they are (file,
+line, pointer, resource), never whichever shard finished first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fixtures.export_generator import Generator, write_ndjson
+from harness.decision import decide
+from harness.engine import Run
+from harness.plan import build_plan
+from harness.reports.canonical import build_report, dumps
+from harness.suites import Catalogue, load_suite
+from harness.targets.export import ExportTarget
+
+AS_OF = dt.date(2026, 11, 1)
+MOMENT = dt.datetime(2026, 11, 1, 9, 0, tzinfo=dt.UTC)
+DEFECTS = ("nhs-duplicate", "dangling-reference", "ods-lowercase", "duplicate-resource", "impossible-date",
+           "resident-without-care-plan", "bad-gender", "narrative-script", "no-narrative")
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any, list[Any]]:
+    base = tmp_path_factory.mktemp("sharding")
+    resources = list(Generator(10, seed=6, defects=DEFECTS).resources())
+    for patient in [r for r in resources if r["resourceType"] == "Patient"][::2]:
+        patient.pop("extension", None)  # several resources fail the same resource-level rule: the cap bites there
+        patient["gender"] = "F"
+    write_ndjson(iter(resources), base / "export")
+    suite_file = base / "suite.yaml"  # the core suite with a cap of 1, so the caps bite
+    core = (Path(__file__).parents[1] / "suites" / "asl-dscr-core.yaml").read_text(encoding="utf-8")
+    suite_file.write_text(core.replace("max_findings_per_rule: 100", "max_findings_per_rule: 1"), encoding="utf-8")
+    suite = load_suite(suite_file)
+    catalogue = Catalogue.default()
+    plan = build_plan(suite, catalogue, AS_OF, "export")
+    return suite, plan, list(ExportTarget([base / "export"]).items())
+
+
+def _report(suite: Any, run: Run) -> tuple[bytes, Any]:
+    result = run.finish([], "export", True)
+    decision = decide(result.rules, suite.policy, result.could_not_evaluate)
+    report = build_report(result, decision, title=suite.title, started=MOMENT, finished=MOMENT, run_id="run")
+    return dumps(report), result
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(shards=st.integers(1, 8), seed=st.integers(0, 2**32 - 1), shuffle=st.booleans())
+def test_random_shardings_and_merge_orders_give_the_same_report(
+        setting: tuple[Any, Any, list[Any]], shards: int, seed: int, shuffle: bool) -> None:
+    suite, plan, items = setting
+    whole = Run(plan)
+    whole.feed(items)
+    expected, result = _report(suite, whole)
+    assert [r for r in result.rules if r.failed + r.errors > len(r.findings)]  # the cap bites somewhere
+    rng = random.Random(seed)
+    order = list(items)
+    if shuffle:  # a shard need not see its items in file order either
+        rng.shuffle(order)
+    cuts = sorted(rng.sample(range(1, len(order)), shards - 1)) if shards > 1 else []
+    pieces = [order[a:b] for a, b in zip([0, *cuts], [*cuts, len(order)], strict=True)]
+    runs = []
+    for piece in pieces:
+        run = Run(plan)
+        run.feed(piece)
+        runs.append(run)
+    rng.shuffle(runs)
+    while len(runs) > 1:  # merge in a random tree, not only left to right
+        i = rng.randrange(len(runs) - 1)
+        runs[i].merge(runs.pop(i + 1))
+    assert _report(suite, runs[0])[0] == expected
