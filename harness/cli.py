@@ -128,6 +128,10 @@ def run(
     deadline: Annotated[float, typer.Option(
         "--deadline", min=1, max=7 * 24 * 3600,
         help="seconds the whole run may take; then a partial report, exit 3")] = DEFAULT_DEADLINE,
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", min=0, max=256,
+        help="worker processes for an export (the report is the same); 0: one per core for exports of 16 MB or "
+             "more; 1: in this process")] = 0,
     allow_insecure_local: AllowInsecureOpt = False,
     allow_writes: Annotated[bool, typer.Option(
         "--allow-writes", help="let property rules create and change records (sandboxes only)",
@@ -167,10 +171,11 @@ def run(
                     result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (),
                                     package_dir=package_dir, progress=lambda n: bar.advance(task, n),
                                     forecast_until=parse_date(forecast_until), attestations=attestations,
-                                    stop=stop)
+                                    stop=stop, jobs=jobs)
             else:
                 result = assess(suite, target, as_of=day, extra_pack_dirs=packs_dir or (), package_dir=package_dir,
-                                forecast_until=parse_date(forecast_until), attestations=attestations, stop=stop)
+                                forecast_until=parse_date(forecast_until), attestations=attestations, stop=stop,
+                                jobs=jobs)
         written = write_reports(result, out_dir, chosen)
     except ConfigurationError as exc:
         raise config_error(exc) from None

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.attestations import ENV as ATTESTATIONS_ENV
 from harness.attestations import from_environment_or
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore
-from harness.plan import build_plan
+from harness.plan import Plan, build_plan
 from harness.reports.canonical import build_report, dumps
 from harness.reports.csv_report import render_csv
 from harness.reports.junit import render_junit
@@ -21,6 +23,7 @@ from harness.reports.sarif import render_sarif
 from harness.results import RunResult
 from harness.stopping import Stop
 from harness.suites import Catalogue, Suite
+from harness.targets.export import ExportTarget
 from harness.terminology import Terminology
 
 
@@ -48,6 +51,17 @@ class Assessment:
     evidence: EvidenceStore | None = None
 
 
+def _workers(jobs: int, target: Target) -> int:
+    """How many processes: exports only (an API is read in order, in one process); 0 means "as the machine"."""
+    if not isinstance(target, ExportTarget) or jobs == 1:
+        return 1
+    if jobs == 0:
+        from harness.parallel import default_jobs  # noqa: PLC0415
+
+        return default_jobs() if target.total_bytes() >= PARALLEL_MIN_BYTES else 1
+    return jobs
+
+
 def parse_formats(text: str) -> list[str]:
     formats = [f.strip() for f in text.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
@@ -57,27 +71,54 @@ def parse_formats(text: str) -> list[str]:
     return formats
 
 
-def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
-           extra_pack_dirs: Iterable[Path] = (), package_dir: Path | None = None,
-           progress: Callable[[int], None] | None = None, forecast_until: dt.date | None = None,
-           attestations: Path | None = None, stop: Stop | None = None) -> Assessment:
-    """Run a suite on a target. Attestations come from ``attestations`` or $CARE_ASSURE_ATTESTATIONS.
-
-    ``stop`` (a deadline, signals) may end the run early: the report is then partial and the
-    decision "could-not-evaluate".
-    """
+def plan_for(suite_ref: str, target_kind: str, *, as_of: dt.date, extra_pack_dirs: Iterable[Path] = (),
+             package_dir: Path | None = None, forecast_until: dt.date | None = None,
+             attestations: Path | None = None, target: Target | None = None) -> Plan:
+    """The compiled plan for a suite on a kind of target: the same inputs give the same plan in any process."""
     answers = from_environment_or(attestations)
     catalogue = Catalogue.default(extra_pack_dirs)
     suite = catalogue.suite(suite_ref)
     terminology = Terminology.from_directory(package_dir) if package_dir else None
-    as_of = as_of or dt.date.today()
-    plan = build_plan(suite, catalogue, as_of, target.kind, terminology=terminology, target=target,
+    return build_plan(suite, catalogue, as_of, target_kind, terminology=terminology, target=target,
                       forecast_until=forecast_until, attestations=answers)
+
+
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this an export reads faster in one process than workers start
+
+
+def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
+           extra_pack_dirs: Iterable[Path] = (), package_dir: Path | None = None,
+           progress: Callable[[int], None] | None = None, forecast_until: dt.date | None = None,
+           attestations: Path | None = None, stop: Stop | None = None, jobs: int = 1) -> Assessment:
+    """Run a suite on a target. Attestations come from ``attestations`` or $CARE_ASSURE_ATTESTATIONS.
+
+    ``stop`` (a deadline, signals) may end the run early: the report is then partial and the
+    decision "could-not-evaluate". ``jobs`` > 1 splits an export over that many worker
+    processes (the report is the same); 0 means one per core for an export of 16 MB or more.
+    """
+    as_of = as_of or dt.date.today()
+    extra_pack_dirs = list(extra_pack_dirs)
+    answers = from_environment_or(attestations)
+    plan = plan_for(suite_ref, target.kind, as_of=as_of, extra_pack_dirs=extra_pack_dirs, package_dir=package_dir,
+                    forecast_until=forecast_until, attestations=attestations, target=target)
+    suite = plan.suite
     started = dt.datetime.now(dt.UTC)
     client = getattr(target, "client", None)
     if stop is not None and client is not None:
         client.stop = stop  # requests stop waiting at the deadline too
-    result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self", stop=stop)
+    workers = _workers(jobs, target)
+    if workers > 1:
+        from harness.parallel import PlanInputs, run_parallel  # noqa: PLC0415 - only for parallel runs
+
+        assert isinstance(target, ExportTarget)
+        chosen = attestations or (Path(os.environ[ATTESTATIONS_ENV]) if os.environ.get(ATTESTATIONS_ENV) else None)
+        inputs = PlanInputs(suite_ref, tuple(str(p) for p in extra_pack_dirs), str(package_dir) if package_dir
+                            else None, as_of, str(chosen) if chosen else None, forecast_until,
+                            tuple(str(p) for p in target.csv_maps))
+        run = run_parallel(plan, target, inputs, workers, progress, stop)
+        result = run.finish(target.inputs(), target.kind, suite.assessment == "self")
+    else:
+        result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self", stop=stop)
     if answers is not None:
         result.inputs.extend(answers.inputs)
     decision = decide(result.rules, suite.policy, result.could_not_evaluate)

@@ -8,6 +8,7 @@ line, pointer, resource), never whichever shard finished first.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
 from pathlib import Path
 from typing import Any
@@ -79,3 +80,67 @@ def test_random_shardings_and_merge_orders_give_the_same_report(
         i = rng.randrange(len(runs) - 1)
         runs[i].merge(runs.pop(i + 1))
     assert _report(suite, runs[0])[0] == expected
+
+
+def _normalised(report: dict[str, Any]) -> bytes:
+    run = {k: v for k, v in report["run"].items() if k not in ("id", "started", "finished")}
+    return dumps({**report, "run": run})
+
+
+@pytest.fixture(scope="module")
+def small_shards() -> Any:
+    from harness import parallel
+
+    saved = parallel.MIN_SHARD_BYTES
+    parallel.MIN_SHARD_BYTES = 16 * 1024  # so a test-sized export is cut into several ranges per file
+    yield parallel
+    parallel.MIN_SHARD_BYTES = saved
+
+
+@pytest.mark.parametrize("defect", [None, "nhs-duplicate", "duplicate-resource", "dangling-reference",
+                                    "resident-without-care-plan", "impossible-date", "narrative-script"])
+def test_jobs_2_gives_the_jobs_1_report(defect: str | None, tmp_path: Path, small_shards: Any) -> None:
+    from harness.runner import assess
+
+    write_ndjson(Generator(60, seed=2, defects=(defect,) if defect else ()).resources(), tmp_path / "export")
+    target = ExportTarget([tmp_path / "export"])
+    assert len(small_shards.shards_of(target, 2)) > len(target.files())  # files were cut into ranges
+    one = assess("asl-dscr-core", target, as_of=AS_OF, jobs=1).report
+    two = assess("asl-dscr-core", ExportTarget([tmp_path / "export"]), as_of=AS_OF, jobs=2).report
+    assert _normalised(two) == _normalised(one)
+
+
+def test_ranges_start_on_their_own_line_numbers(tmp_path: Path, small_shards: Any) -> None:
+    path = tmp_path / "export" / "Patient.ndjson"
+    path.parent.mkdir()
+    lines = (json.dumps({"resourceType": "Patient", "id": f"p{i}", "gender": "boy" if i % 97 == 0 else "female"})
+             for i in range(3000))
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    shards = small_shards.shards_of(ExportTarget([path.parent]), 2)
+    assert len(shards) > 2 and shards[0].first_line == 1
+    assert sum(s.size for s in shards) == path.stat().st_size
+    seen = [item.location.line for s in shards for item in small_shards._items(s, ())]
+    assert seen == list(range(1, 3001))
+
+
+def test_a_failing_worker_is_an_error_finding_never_a_lost_shard(tmp_path: Path, small_shards: Any,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.runner import assess
+
+    write_ndjson(Generator(30, seed=2).resources(), tmp_path / "export")
+    monkeypatch.setattr(small_shards, "run_shard", _flaky)
+    report = assess("asl-dscr-core", ExportTarget([tmp_path / "export"]), as_of=AS_OF, jobs=2).report
+    errors = [f for f in report["findings"] if f["rule"] == "HARNESS-READ-001"]
+    assert errors and all("could not be checked: the worker failed (worker died)" in f["message"] for f in errors)
+    assert report["decision"]["outcome"] != "pass"
+
+
+def _flaky(inputs: Any, shard: Any) -> Any:
+    """A worker that dies on the Patient file (module level, so it can be sent to a worker process)."""
+    from harness.parallel import Run, _items, _plan, portable
+
+    if shard.display.endswith("Patient.ndjson"):
+        raise RuntimeError("worker died")
+    run = Run(_plan(inputs))
+    run.feed(_items(shard, inputs.csv_maps))
+    return portable(run)

@@ -90,6 +90,7 @@ class ExportTarget:
         if missing:
             raise ConfigurationError([Problem("export path does not exist", str(p)) for p in missing])
         self.paths = paths
+        self.csv_maps = tuple(csv_maps)
         # a supplier's mapping is checked now (a broken one is a usage error, before anything is read);
         # the shipped ones load when the first CSV file does
         given = maps_for(list(csv_maps)) if csv_maps else None
@@ -137,9 +138,17 @@ class ExportTarget:
     def total_bytes(self) -> int:
         return sum(f.stat().st_size for f in self._files)
 
-    def items(self, progress: Callable[[int], None] | None = None) -> Iterator[Located | ReadError]:
+    def files(self) -> list[Path]:
+        """The files to read, in reading order (symbolic links out of the export left out)."""
+        return list(self._files)
+
+    def refused(self) -> Iterator[ReadError]:
+        """The symbolic links not followed, each as a read error."""
         for link, why in self._refused:
             yield ReadError(Location(self.display(link)), why)
+
+    def items(self, progress: Callable[[int], None] | None = None) -> Iterator[Located | ReadError]:
+        yield from self.refused()
         for path in self._files:
             name = self.display(path)
             if path.name in IGNORED_NAMES:

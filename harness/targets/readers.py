@@ -36,9 +36,9 @@ def _resource_error(value: Any) -> str | None:
 MAX_LINE_BYTES = 64 * 1024 * 1024  # one NDJSON line (one resource)
 
 
-def _lines(stream: IO[bytes]) -> Iterator[tuple[bytes | None, int]]:
+def _lines(stream: IO[bytes], first_line: int = 1) -> Iterator[tuple[bytes | None, int]]:
     """Each line with its number; a line longer than the bound is skipped (None), never held whole."""
-    lineno = 0
+    lineno = first_line - 1
     while True:
         raw = stream.readline(MAX_LINE_BYTES + 1)
         if not raw:
@@ -52,9 +52,9 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[bytes | None, int]]:
         yield raw, lineno
 
 
-def read_ndjson(stream: IO[bytes], name: str) -> Iterator[Item]:
-    """One resource per line; blank lines are allowed and skipped."""
-    for raw, lineno in _lines(stream):
+def read_ndjson(stream: IO[bytes], name: str, first_line: int = 1) -> Iterator[Item]:
+    """One resource per line; blank lines are allowed and skipped (``first_line``: a shard's first line)."""
+    for raw, lineno in _lines(stream, first_line):
         if raw is None:
             yield ReadError(Location(name, lineno), f"line is longer than {MAX_LINE_BYTES:,} bytes: not read")
             continue

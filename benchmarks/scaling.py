@@ -1,0 +1,83 @@
+"""Scaling on one machine: resources per second for ``--jobs 1, 2, …, cores``, peak memory, import time.
+
+Generates the reference supplier's export (NDJSON) once, then runs ``care-assure run
+asl-dscr-core --jobs N`` on it in a child process for each N (best of ``--repeat`` runs: the
+machine is shared and noisy), checks that every N gives the same report (volatile fields
+aside), and prints a table with the speed-up over ``--jobs 1``. Also measures interpreter start
+to the CLI being imported (``import harness.cli``), best of five.
+
+    python benchmarks/scaling.py [--residents 6000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _run(export: Path, out: Path, jobs: int) -> tuple[float, float, dict[str, object]]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "harness", "run", "asl-dscr-core", "--export", str(export), "--out",
+                    str(out), "--format", "json", "--as-of", "2026-11-01", "--jobs", str(jobs), "-q"],
+                   check=False, capture_output=True, env={**os.environ, "CARE_ASSURE_ATTESTATIONS": ""})
+    seconds = time.perf_counter() - start
+    peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    report["run"] = {k: v for k, v in report["run"].items() if k not in ("id", "started", "finished")}
+    return seconds, peak, report
+
+
+def _import_seconds() -> float:
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import harness.cli"], check=True)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--residents", type=int, default=6000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    from fixtures.export_generator import Generator, write_ndjson
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with tempfile.TemporaryDirectory(prefix="care-assure-scaling-") as tmp:
+        export = Path(tmp) / "export"
+        counts = write_ndjson(Generator(args.residents, seed=1).resources(), export)
+        resources = sum(counts.values())
+        size = sum(p.stat().st_size for p in export.iterdir()) / 1024 / 1024
+        print(f"export: {resources:,} resources, {size:.0f} MiB, {cores} core(s)")
+        rows, reference = [], None
+        for jobs in range(1, cores + 1):
+            best, peak, report = float("inf"), 0.0, {}
+            for _ in range(args.repeat):
+                seconds, peak_now, report = _run(export, Path(tmp) / f"out-{jobs}", jobs)
+                best, peak = min(best, seconds), max(peak, peak_now)
+            if reference is None:
+                reference = report
+            same = report == reference
+            rows.append((jobs, resources / best, peak, same))
+        base = rows[0][1]
+        print(f"{'jobs':>4} {'resources/s':>12} {'× jobs 1':>9} {'peak RSS MiB':>13} same report")
+        for jobs, rate, peak, same in rows:
+            print(f"{jobs:>4} {rate:>12,.0f} {rate / base:>9.2f} {peak:>13.0f} {'yes' if same else 'NO'}")
+        print(f"import harness.cli: {_import_seconds():.2f} s (best of 5)")
+        return 0 if all(same for *_, same in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
