@@ -66,7 +66,8 @@ class Column:
     @property
     def element(self) -> str:
         """The resource's top-level element this column fills (for naming the column in findings)."""
-        return _STEP.match(self.set or self.append or "")[1] if (self.set or self.append) else ""  # type: ignore[index]
+        found = _STEP.match(self.set or self.append or "")
+        return found[1] if found else ""
 
 
 @dataclass(frozen=True, slots=True)
