@@ -64,16 +64,16 @@ class ListTable:
                 table.add_row(*row)
             yield table
             return
-        width = max(options.max_width, 40)
         if self.title:
             yield Text(self.title, style="bold")
         names = [name for name, _ in self.columns]
         for row in self.rows:
-            yield Text(textwrap.fill(Text.from_markup(row[0]).plain, width, subsequent_indent="    "))
             detail = "; ".join(f"{n}: {Text.from_markup(v).plain}" for n, v in zip(names[1:], row[1:], strict=False)
                                if v)
-            if detail:
-                yield Text(textwrap.fill(detail, width, initial_indent="    ", subsequent_indent="    "), style="dim")
+            head, under = _entry(Text.from_markup(row[0]).plain, detail, options.max_width, 0)
+            yield Text(head)
+            if under:
+                yield Text(under, style="dim")
 
 
 def print_item(head: str, detail: str = "", *, indent: int = 2, console: Console | None = None) -> None:
@@ -82,13 +82,17 @@ def print_item(head: str, detail: str = "", *, indent: int = 2, console: Console
     Lists read well at 80 columns where a table would wrap every cell one word per line.
     """
     console = console or out
-    width = max(console.width, 40)
-    console.print(textwrap.fill(head, width, initial_indent=" " * indent, subsequent_indent=" " * (indent + 4)),
-                  markup=False, highlight=False, soft_wrap=True)
-    if detail:
-        console.print(textwrap.fill(detail, width, initial_indent=" " * (indent + 4),
-                                    subsequent_indent=" " * (indent + 4)),
-                      markup=False, highlight=False, soft_wrap=True, style="dim")
+    first, under = _entry(head, detail, console.width, indent)
+    console.print(first, markup=False, highlight=False, soft_wrap=True)
+    if under:
+        console.print(under, markup=False, highlight=False, soft_wrap=True, style="dim")
+
+
+def _entry(head: str, detail: str, width: int, indent: int) -> tuple[str, str]:
+    """A list entry's two parts, wrapped to ``width``: the head, and the detail under it (indented)."""
+    width, inner = max(width, 40), " " * (indent + 4)
+    return (textwrap.fill(head, width, initial_indent=" " * indent, subsequent_indent=inner),
+            textwrap.fill(detail, width, initial_indent=inner, subsequent_indent=inner) if detail else "")
 
 
 class BarReporter:

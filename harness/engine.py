@@ -71,18 +71,21 @@ class RuleState:
     accumulator: Any = None
     first_error: str | None = None
     not_evaluated: dict[str, str] = field(default_factory=dict)
+    bound: tuple[str, int] | None = None  # (file, line) of the last finding kept at the last trim, once full
 
     def add(self, issue: Issue, resource: dict[str, Any] | None, location: Location | None,
             path: str | None, error: bool = False) -> None:
         if issue.code == NOT_EVALUATED:
             key = issue.path or ""
-            self.not_evaluated[key] = _least(self.not_evaluated.get(key), issue.message) or issue.message
+            self.not_evaluated[key] = _least(self.not_evaluated.get(key), issue.message)
             return
         if error:
             self.errors += 1
             self.first_error = _least(self.first_error, issue.message)
         else:
             self.failed += 1
+        if self.bound is not None and location is not None and (location.file or "", location.line or 0) > self.bound:
+            return  # counted; past every finding kept so far, so it could never be shown
         rid = resource.get("id") if resource else None
         self.findings.append(Finding(
             rule=self.compiled.rule.id, message=issue.message,
@@ -101,6 +104,9 @@ class RuleState:
         """
         self.findings.sort(key=Finding.sort_key)
         del self.findings[self.cap:]
+        if len(self.findings) == self.cap and self.cap:
+            last = self.findings[-1].location
+            self.bound = (last.file or "", last.line or 0) if last else ("", 0)
 
     def kept(self) -> list[Finding]:
         self._trim()
@@ -110,18 +116,19 @@ class RuleState:
         self.subjects += other.subjects
         self.failed += other.failed
         self.errors += other.errors
-        self.first_error = _least(self.first_error, other.first_error)
+        if other.first_error is not None:
+            self.first_error = _least(self.first_error, other.first_error)
         for key, why in other.not_evaluated.items():
-            self.not_evaluated[key] = _least(self.not_evaluated.get(key), why) or why
+            self.not_evaluated[key] = _least(self.not_evaluated.get(key), why)
         self.findings.extend(other.findings)
         self._trim()
         if self.accumulator is not None and other.accumulator is not None:
             self.accumulator.merge(other.accumulator)
 
 
-def _least(a: str | None, b: str | None) -> str | None:
+def _least(a: str | None, b: str) -> str:
     """The smaller of two messages (so which one a rule reports does not depend on reading order)."""
-    return min(x for x in (a, b) if x is not None) if (a is not None or b is not None) else None
+    return b if a is None else min(a, b)
 
 
 class Run:

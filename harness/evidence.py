@@ -163,16 +163,9 @@ class Redactor:
             text = raw[:MAX_BODY].decode("utf-8", "replace")
             suffix = f"\n… {len(raw) - MAX_BODY} more bytes not kept" if len(raw) > MAX_BODY else ""
             return self.text(text) + suffix
-        structured = self.json(data)  # learns every personal value first ...
-        text = orjson.dumps(self.json_scrubbed(structured), option=orjson.OPT_INDENT_2).decode()  # ... then the rest
+        # the structured pass learns every personal value; the store's value pass then scrubs the text
+        text = orjson.dumps(self.json(data), option=orjson.OPT_INDENT_2).decode()
         return text if len(text) <= MAX_BODY else text[:MAX_BODY] + "\n… truncated"
-
-    def json_scrubbed(self, node: Any) -> Any:
-        if isinstance(node, dict):
-            return {k: self.json_scrubbed(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [self.json_scrubbed(v) for v in node]
-        return self.scrub(node) if isinstance(node, str) else node
 
     def json(self, node: Any, parent: str = "") -> Any:
         if isinstance(node, dict):

@@ -151,13 +151,14 @@ def _plan(inputs: PlanInputs) -> Plan:
 
 
 def _build(inputs: PlanInputs) -> Plan:
-    from harness.runner import plan_for  # noqa: PLC0415 - workers import the runner themselves
+    from harness.attestations import load_attestations  # noqa: PLC0415 - workers import the runner themselves
+    from harness.runner import plan_for  # noqa: PLC0415
 
-    return plan_for(inputs.suite_ref, "export", as_of=inputs.as_of, extra_pack_dirs=[Path(p) for p in
-                                                                                      inputs.extra_pack_dirs],
+    return plan_for(inputs.suite_ref, "export", as_of=inputs.as_of,
+                    extra_pack_dirs=[Path(p) for p in inputs.extra_pack_dirs],
                     package_dir=Path(inputs.package_dir) if inputs.package_dir else None,
                     forecast_until=inputs.forecast_until,
-                    attestations=Path(inputs.attestations) if inputs.attestations else None)
+                    answers=load_attestations(Path(inputs.attestations)) if inputs.attestations else None)
 
 
 def run_shard(inputs: PlanInputs, shard: Shard) -> dict[str, Any]:
@@ -167,19 +168,31 @@ def run_shard(inputs: PlanInputs, shard: Shard) -> dict[str, Any]:
     return portable(run)
 
 
+_DATA_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _data_fields(value: Any) -> tuple[str, ...]:
+    """Which fields of this kind of state are data; the others are configuration built from the plan
+    (compiled paths, alone or inside containers), which the parent has. Worked out once per class."""
+    found = _DATA_FIELDS.get(type(value))
+    if found is None:
+        names = []
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if f.name in ("compiled", "accumulator", "cap") or callable(v):
+                continue
+            try:
+                pickle.dumps(v)
+            except (pickle.PicklingError, TypeError, AttributeError):
+                continue
+            names.append(f.name)
+        found = _DATA_FIELDS[type(value)] = tuple(names)
+    return found
+
+
 def _data(value: Any) -> dict[str, Any]:
-    """The fields of a state or accumulator that are data (compiled checks stay behind: the parent has them)."""
-    out = {}
-    for f in dataclasses.fields(value):
-        v = getattr(value, f.name)
-        if f.name in ("compiled", "accumulator", "cap") or callable(v):
-            continue
-        try:
-            pickle.dumps(v)
-        except (pickle.PicklingError, TypeError, AttributeError):
-            continue  # configuration built from the plan (compiled paths inside containers)
-        out[f.name] = v
-    return out
+    """The data of a state or accumulator (compiled checks stay behind)."""
+    return {name: getattr(value, name) for name in _data_fields(value)}
 
 
 def portable(run: Run) -> dict[str, Any]:

@@ -221,7 +221,7 @@ class AssureItem(pytest.Item):
         rule = self.rule
         outcome, message = rule["outcome"], rule["message"] or rule["title"]
         if outcome == "not-run":
-            pytest.skip("not run")
+            pytest.skip("listed only (--collect-only): the target was not read")
         # the suite's own policy decides, as it does the report's decision; --assure-level can only add
         decision = self.config.stash[ASSURE_KEY]["decision"]
         level = _opt(self.config, "level")

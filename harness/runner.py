@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.attestations import ENV as ATTESTATIONS_ENV
-from harness.attestations import from_environment_or
+from harness.attestations import Attestations, from_environment_or
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
@@ -73,9 +71,8 @@ def parse_formats(text: str) -> list[str]:
 
 def plan_for(suite_ref: str, target_kind: str, *, as_of: dt.date, extra_pack_dirs: Iterable[Path] = (),
              package_dir: Path | None = None, forecast_until: dt.date | None = None,
-             attestations: Path | None = None, target: Target | None = None) -> Plan:
+             answers: Attestations | None = None, target: Target | None = None) -> Plan:
     """The compiled plan for a suite on a kind of target: the same inputs give the same plan in any process."""
-    answers = from_environment_or(attestations)
     catalogue = Catalogue.default(extra_pack_dirs)
     suite = catalogue.suite(suite_ref)
     terminology = Terminology.from_directory(package_dir) if package_dir else None
@@ -100,7 +97,7 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
     extra_pack_dirs = list(extra_pack_dirs)
     answers = from_environment_or(attestations)
     plan = plan_for(suite_ref, target.kind, as_of=as_of, extra_pack_dirs=extra_pack_dirs, package_dir=package_dir,
-                    forecast_until=forecast_until, attestations=attestations, target=target)
+                    forecast_until=forecast_until, answers=answers, target=target)
     suite = plan.suite
     started = dt.datetime.now(dt.UTC)
     client = getattr(target, "client", None)
@@ -111,9 +108,8 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
         from harness.parallel import PlanInputs, run_parallel  # noqa: PLC0415 - only for parallel runs
 
         assert isinstance(target, ExportTarget)
-        chosen = attestations or (Path(os.environ[ATTESTATIONS_ENV]) if os.environ.get(ATTESTATIONS_ENV) else None)
         inputs = PlanInputs(suite_ref, tuple(str(p) for p in extra_pack_dirs), str(package_dir) if package_dir
-                            else None, as_of, str(chosen) if chosen else None, forecast_until,
+                            else None, as_of, answers.source if answers else None, forecast_until,
                             tuple(str(p) for p in target.csv_maps))
         run = run_parallel(plan, target, inputs, workers, progress, stop)
         result = run.finish(target.inputs(), target.kind, suite.assessment == "self")

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from harness.errors import ConfigurationError, Problem
 from harness.results import Location
-from harness.schemas import instance_problems
+from harness.schemas import schema_problems
 from harness.targets.base import Located, ReadError
 from harness.yamlsource import load_yaml
 
@@ -91,9 +91,9 @@ class CsvMap:
 def load_map(path: Path, display: str | None = None) -> CsvMap:
     """A mapping file, checked against its schema (problems name the file and line)."""
     doc = load_yaml(path, display)
-    problems = instance_problems(doc.data, SCHEMA, doc.path)
+    problems = schema_problems(doc, SCHEMA)
     if problems:
-        raise ConfigurationError([Problem(p.message, doc.path, doc.line_of(_pointer(p.message))) for p in problems])
+        raise ConfigurationError(problems)
     data = doc.data
     columns = []
     for i, c in enumerate(data["columns"]):
@@ -112,11 +112,6 @@ def load_map(path: Path, display: str | None = None) -> CsvMap:
     return CsvMap(id=data["mapping"], title=data["title"], resource=data["resource"], columns=tuple(columns),
                   id_column=ident.get("column"), id_prefix=ident.get("prefix", ""), fixed=data.get("fixed", {}),
                   encoding=data.get("encoding"), delimiter=data.get("delimiter"), source=doc.path)
-
-
-def _pointer(message: str) -> tuple[str | int, ...]:
-    raw = message.split(":", 1)[0].strip("/")
-    return tuple(int(p) if p.isdigit() else p for p in raw.split("/") if p)
 
 
 def shipped_maps() -> list[CsvMap]:

@@ -21,6 +21,7 @@ import requests
 
 from harness.errors import ConfigurationError
 from harness.evidence import EvidenceStore, Exchange
+from harness.targets.options import CONNECT_TIMEOUT, PAGE_LIMIT, READ_TIMEOUT
 from harness.wording import network_reason
 
 FHIR_JSON = "application/fhir+json"
@@ -38,13 +39,13 @@ class ClientConfig:
     cert: str | None = None
     key: str | None = None
     ca: str | None = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
     retries: int = 3
     backoff: float = 0.5
     max_retry_after: float = 30.0
     max_body: int = 50 * 1024 * 1024
-    page_limit: int = 100
+    page_limit: int = PAGE_LIMIT
     allow_insecure_local: bool = False
 
     def secrets(self) -> list[str]:

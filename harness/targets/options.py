@@ -14,6 +14,7 @@ from typing import Any
 from harness.errors import ConfigurationError, Problem
 
 EVIDENCE_MODES = ("redacted", "full")
+CONNECT_TIMEOUT, READ_TIMEOUT, PAGE_LIMIT = 5.0, 30.0, 100  # the client's defaults (ClientConfig uses these)
 # (smallest, largest) for each number a user may give; units are in the option's help
 BOUNDS: dict[str, tuple[float, float]] = {
     "connect_timeout": (0.1, 600), "read_timeout": (0.1, 3600), "page_limit": (1, 100_000),
@@ -36,9 +37,9 @@ class TargetOptions:
     cert: str | None = None
     key: str | None = None
     ca: str | None = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    page_limit: int = 100
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
+    page_limit: int = PAGE_LIMIT
     allow_insecure_local: bool = False
     allow_writes: bool = False
     evidence: str = "redacted"
