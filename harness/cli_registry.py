@@ -81,6 +81,7 @@ round_app = typer.Typer(no_args_is_help=True, help="Certification rounds: open, 
 waiver_app = typer.Typer(no_args_is_help=True, help="Justified, time-limited exemptions from a rule.")
 audit_app = typer.Typer(no_args_is_help=True, help="The registry's hash-chained audit log.")
 list_app = typer.Typer(no_args_is_help=True, help="The Assured Solutions List.")
+users_app = typer.Typer(no_args_is_help=True, help="Accounts of the web workspace (`care-assure serve`).")
 
 
 def _registry(db: str | None, store: Path | None = None, actor: str | None = None) -> Registry:
@@ -432,6 +433,92 @@ def round_decide(
     raise typer.Exit(EXIT_PASS if row.outcome == "pass" else EXIT_FAIL)
 
 
+@round_app.command("witness")
+def round_witness(
+    submission: Annotated[int, typer.Argument(help="the submission's number (see `round show`)")],
+    rule: Annotated[str, typer.Argument(help="the manual rule witnessed")],
+    met: Annotated[bool, typer.Option("--met/--not-met", help="whether the assessor saw it met")],
+    note: Annotated[str, typer.Option("--note", help="what was seen; required when not met")] = "",
+    evidence: Annotated[Path | None, typer.Option(
+        "--evidence", help="the file the assessor saw (kept by its SHA-256); required when met")] = None,
+    db: DbOpt = None, store: StoreOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Record an assessor's answer to a step no data could show; `round decide` applies it."""
+    try:
+        data = _upload(evidence) if evidence else None
+        with _registry(db, store, actor) as registry:
+            row = registry.witness(submission, rule, answer=met, note=note, evidence=data)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"witness answer {row.id}: {rule} {'met' if met else 'not met'} in submission {submission}"
+              + (f"; evidence sha256 {row.evidence_sha256}" if row.evidence_sha256 else ""), highlight=False)
+
+
+def _upload(path: Path) -> bytes:
+    from harness.registry.service import MAX_UPLOAD  # noqa: PLC0415 - see _registry
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_UPLOAD:
+            raise ConfigurationError(f"{path}: {size:,} bytes; an evidence file may have at most {MAX_UPLOAD:,}")
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the evidence file ({exc.strerror})") from None
+
+
+# -- accounts ----------------------------------------------------------------------------------------------
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="the sign-in name (lower case)")],
+    role: Annotated[str, typer.Option("--role", help="viewer, assessor or admin")],
+    password_env: Annotated[str | None, typer.Option(
+        "--password-env", help="read the password from this environment variable (default: ask)")] = None,
+    db: DbOpt = None, actor: ActorOpt = None,
+) -> None:
+    """Create an account for the web workspace; the password is kept only as an argon2 hash."""
+    import os  # noqa: PLC0415
+
+    if password_env:
+        password = os.environ.get(password_env, "")
+        if not password:
+            raise config_error(ConfigurationError(f"--password-env {password_env}: the variable is not set"))
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        with _registry(db, actor=actor) as registry:
+            user = registry.add_user(username, role, password)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"user {user.username} ({user.role}) created", highlight=False)
+
+
+@users_app.command("list")
+def users_list(db: DbOpt = None) -> None:
+    """Every account: name, role, who created it and whether it is disabled."""
+    table = ListTable("user", "role", "created by", "created", "state")
+    try:
+        with _registry(db) as registry:
+            for u in registry.users():
+                table.add_row(u.username, u.role, u.created_by, u.created_at[:10],
+                              f"disabled {u.disabled_at[:10]}" if u.disabled_at else "active")
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(table)
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="the account")], db: DbOpt = None,
+                  actor: ActorOpt = None) -> None:
+    """Disable an account at once: its sessions stop working on their next request."""
+    try:
+        with _registry(db, actor=actor) as registry:
+            registry.disable_user(username)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    out.print(f"user {username} disabled", highlight=False)
+
+
 # -- waivers -----------------------------------------------------------------------------------------------
 
 @waiver_app.command("grant")
@@ -441,6 +528,7 @@ def waiver_grant(
     expires: Annotated[str, typer.Option("--expires", help="last day the waiver applies")],
     supplier: Annotated[str | None, typer.Option("--supplier", help="one supplier (default all)")] = None,
     round_id: Annotated[str | None, typer.Option("--round", help="one round (default all)")] = None,
+    owner: Annotated[str | None, typer.Option("--owner", help="who sees the remediation through")] = None,
     packs_dir: PacksDirOpt = None, db: DbOpt = None, actor: ActorOpt = None,
 ) -> None:
     """Waive a failing rule for a supplier and/or round until a date, with a justification (audited)."""
@@ -449,7 +537,7 @@ def waiver_grant(
         with _registry(db, actor=actor) as registry:
             w = registry.grant_waiver(
                 rule, justification=justification, expires=_required_date(expires, "--expires"), supplier=supplier,
-                round_id=round_id, known_rules=known)
+                round_id=round_id, known_rules=known, owner=owner)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"waiver {w.id}: {rule} until {w.expires}", highlight=False)
@@ -457,11 +545,12 @@ def waiver_grant(
 
 @waiver_app.command("revoke")
 def waiver_revoke(waiver_id: Annotated[int, typer.Argument(help="the waiver's number (see `waiver list`)")],
+                  reason: Annotated[str, typer.Option("--reason", help="why it is revoked; recorded")],
                   db: DbOpt = None, actor: ActorOpt = None) -> None:
     """Revoke a waiver at once: decisions that relied on it lapse."""
     try:
         with _registry(db, actor=actor) as registry:
-            registry.revoke_waiver(waiver_id)
+            registry.revoke_waiver(waiver_id, reason)
     except ConfigurationError as exc:
         raise config_error(exc) from None
     out.print(f"revoked waiver {waiver_id}", highlight=False)
@@ -600,12 +689,54 @@ def list_forecast(
     raise typer.Exit(EXIT_FAIL if any(f.would_fail for f in result) else EXIT_PASS)
 
 
+def serve_command(
+    db: DbOpt = None, store: StoreOpt = None,
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="port (0: any free port)")] = 8000,
+    signing_key: Annotated[Path | None, typer.Option(
+        "--signing-key", help="the team's Ed25519 private key: decisions can be signed and the list published")] = None,
+    publish_dir: Annotated[Path, typer.Option("--publish-dir", help="where `Publish` writes the list")] = Path(
+        "assured-list"),
+    https: Annotated[bool, typer.Option(
+        "--behind-https", help="served through an HTTPS proxy: Secure cookies and HSTS")] = False,
+    url_file: Annotated[Path | None, typer.Option("--url-file", help="write the URL here once listening")] = None,
+    packs_dir: PacksDirOpt = None,
+) -> None:
+    """The assurance team's web workspace over the registry: rounds, submissions, waivers, decisions, the list.
+
+    Sign-in accounts come from `care-assure users add`. Set $CARE_ASSURE_SESSION_SECRET (32+ characters)
+    to keep sessions across restarts.
+    """
+    from harness.web import serve  # noqa: PLC0415 - the web stack loads only for this command
+    from harness.web.app import Workspace  # noqa: PLC0415
+
+    try:
+        key = _private_key(signing_key)
+        registry = _registry(db, store)
+        workspace = Workspace(registry, Catalogue.default(packs_dir or ()), key, publish_dir.absolute())
+        sock = serve.bind(host, port)
+        server = serve.server(workspace, sock, https=https)
+    except ConfigurationError as exc:
+        raise config_error(exc) from None
+    url = serve.url_of(sock)
+    serve.write_url(url_file, url)
+    if host not in ("127.0.0.1", "::1", "localhost") and not https:
+        err.print("[yellow]warning:[/yellow] listening beyond this machine without --behind-https: passwords and "
+                  "session cookies would cross the network in clear", highlight=False)
+    out.print(f"care-assure workspace on {url} (registry {registry.store.parent}); Ctrl-C stops it", highlight=False)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        registry.close()
+
+
 def register_registry_commands(app: typer.Typer, report_app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
     report_app.command("sign")(sign_command)
     report_app.command("verify")(verify_command)
     report_app.command("bundle")(bundle_command)
     for sub, name in ((keys_app, "keys"), (supplier_app, "supplier"), (round_app, "round"), (waiver_app, "waiver"),
-                      (audit_app, "audit"), (list_app, "list")):
+                      (audit_app, "audit"), (list_app, "list"), (users_app, "users")):
         app.add_typer(sub, name=name)
 
 

@@ -63,3 +63,21 @@ def apply_waivers(rules: list[RuleResult], waived: set[str]) -> tuple[list[RuleR
         else:
             out.append(r)
     return out, used
+
+
+def apply_witnesses(rules: list[RuleResult], answers: dict[str, tuple[bool, str, str]]) -> list[RuleResult]:
+    """Manual rules an assessor witnessed become met ('pass') or not met ('fail').
+
+    ``answers`` maps a rule id to (met, who, on which day). Only a rule still 'manual' takes an
+    answer: a witness never overrides what the data showed, and an error stays an error.
+    """
+    out = []
+    for r in rules:
+        answer = answers.get(r.rule)
+        if answer is None or r.outcome is not Outcome.MANUAL:
+            out.append(r)
+            continue
+        met, who, day = answer
+        out.append(replace(r, outcome=Outcome.PASS if met else Outcome.FAIL,
+                           message=f"witnessed as {'met' if met else 'not met'} by {who} on {day}"))
+    return out

@@ -40,7 +40,7 @@ _TOP_ELEMENT = re.compile(r"(?:[A-Z][A-Za-z]+\.)?([a-z][A-Za-z]*)")  # "Patient.
 READ_RULE = Rule(
     id="HARNESS-READ-001", pack="care-assure.harness", title="Every part of the target can be read",
     level=Level.MUST,
-    standard=Standard("care-assure", "care-assure harness requirements", __version__),
+    standard=Standard("care-assure", "Reading the supplier's data", __version__),
     clause="A target is assessed only on what could be read: unreadable files, lines or "
            "entries are errors.",
     applies_to=frozenset({"export", "api"}), effective_from=dt.date(2000, 1, 1), effective_until=None,
@@ -290,7 +290,7 @@ def _result(state: RuleState, outcome: Outcome, message: str | None) -> RuleResu
         standard=f"{rule.standard.id} {rule.standard.version}", clause=rule.clause,
         remediation=rule.remediation, outcome=outcome, subjects=state.subjects,
         failed=state.failed, errors=state.errors, message=message, findings=state.kept(),
-        not_evaluated=dict(sorted(state.not_evaluated.items())),
+        not_evaluated=dict(sorted(state.not_evaluated.items())), standard_title=rule.standard.title,
     )
 
 

@@ -110,6 +110,7 @@ class RuleResult:
     message: str | None = None
     findings: list[Finding] = field(default_factory=list)
     not_evaluated: dict[str, str] = field(default_factory=dict)  # part (e.g. invariant key) → why
+    standard_title: str = ""  # the standard's human title, to group rules by standard whatever its version string
 
     @property
     def findings_truncated(self) -> bool:

@@ -128,6 +128,6 @@ def test_migrations_build_exactly_the_schema_the_models_describe(tmp_path: Path)
     engine.dispose()
     plain = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     with plain.connect() as conn:
-        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0002"
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0003"
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     plain.dispose()

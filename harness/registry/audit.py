@@ -29,7 +29,9 @@ from harness.registry.models import (
     Solution,
     Submission,
     Supplier,
+    User,
     Waiver,
+    Witness,
 )
 from harness.reports.signing import canonical, sha256_hex
 
@@ -38,8 +40,8 @@ if TYPE_CHECKING:
 
 GENESIS = "0" * 64
 SEAL_SCHEMA = "care-assure/audit-seal/v1"
-HASHED_TEXT = ("report", "document")  # recorded by their SHA-256, not in full
-TRACKED: tuple[type[Base], ...] = (Supplier, Solution, Round, Submission, Waiver, Decision, AuditSeal)
+HASHED_TEXT = ("report", "document", "password_hash")  # recorded by their SHA-256, not in full
+TRACKED: tuple[type[Base], ...] = (Supplier, Solution, Round, Submission, Waiver, Decision, AuditSeal, User, Witness)
 MAX_PROBLEMS = 20
 
 
@@ -180,6 +182,15 @@ def _check_evidence(session: Session, store: Path | None, report: ChainReport) -
         elif hash_file(path)[0] != sub.evidence_sha256:
             report.problems.append(f"submission {sub.id}: evidence bundle {path} no longer matches its SHA-256; "
                                    "it was overwritten")
+    for w in session.scalars(select(Witness).where(Witness.evidence_sha256.is_not(None)).order_by(Witness.id)):
+        if store is None or w.evidence_sha256 is None:
+            continue
+        upload = store / "uploads" / w.evidence_sha256[:2] / w.evidence_sha256
+        if not upload.is_file():
+            report.problems.append(f"witness answer {w.id}: its evidence file {upload} is missing")
+        elif hash_file(upload)[0] != w.evidence_sha256:
+            report.problems.append(f"witness answer {w.id}: its evidence file {upload} no longer matches its "
+                                   "SHA-256; it was overwritten")
     if store is not None and store.is_dir():
         for orphan in sorted(p for p in store.rglob("*.zip") if p.resolve() not in referenced):
             report.notes.append(f"{orphan}: an evidence bundle no submission refers to (left by a write that "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -76,6 +76,8 @@ class Waiver(Base):
     expires: Mapped[dt.date] = mapped_column(Date)  # in force up to and including this day
     revoked_by: Mapped[str | None] = mapped_column(String(200))
     revoked_at: Mapped[str | None] = mapped_column(String(32))
+    owner: Mapped[str | None] = mapped_column(String(200))  # who sees the remediation through
+    revoke_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Decision(Base):
@@ -94,6 +96,35 @@ class Decision(Base):
     report_sha256: Mapped[str] = mapped_column(String(64))
     key_id: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[str] = mapped_column(String(32))
+
+
+class User(Base):
+    """An account of the web workspace; the password only as an argon2 hash."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # viewer | assessor | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[str] = mapped_column(String(32))
+    disabled_at: Mapped[str | None] = mapped_column(String(32))
+
+
+class Witness(Base):
+    """An assessor's answer to a witnessed or manual step of one submission; never updated."""
+
+    __tablename__ = "witness"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id"))
+    rule_id: Mapped[str] = mapped_column(String(100))
+    answer: Mapped[bool] = mapped_column(Boolean)
+    note: Mapped[str] = mapped_column(Text)
+    evidence_sha256: Mapped[str | None] = mapped_column(String(64))  # the uploaded file, stored by this hash
+    evidence_size: Mapped[int | None] = mapped_column(Integer)
+    evidence_type: Mapped[str | None] = mapped_column(String(100))
+    answered_by: Mapped[str] = mapped_column(String(200))
+    answered_at: Mapped[str] = mapped_column(String(32))
 
 
 class AuditEntry(Base):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,23 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from harness.decision import apply_waivers, decide
+from harness.decision import apply_waivers, apply_witnesses, decide
 from harness.errors import ConfigurationError
 from harness.paths import report_schema_path
-from harness.registry import audit
+from harness.registry import accounts, audit
 from harness.registry.db import database_url, sessions
-from harness.registry.models import AuditEntry, AuditSeal, Decision, Round, Solution, Submission, Supplier, Waiver
+from harness.registry.models import (
+    AuditEntry,
+    AuditSeal,
+    Decision,
+    Round,
+    Solution,
+    Submission,
+    Supplier,
+    User,
+    Waiver,
+    Witness,
+)
 from harness.reports.bundle import build_bundle, hash_file
 from harness.reports.canonical import certify_report, dumps
 from harness.reports.load import run_result_from_report
@@ -34,6 +46,8 @@ from harness.suites import Catalogue, Policy
 
 PAUSE_BEFORE_COMMIT = "CARE_ASSURE_PAUSE_BEFORE_COMMIT"  # fault-injection point for the crash-safety test
 DEFAULT_VALIDITY = dt.timedelta(days=365)
+MAX_UPLOAD = 20 * 1024 * 1024  # an evidence file an assessor uploads for a witnessed step
+UPLOADS = "uploads"  # under the store: files kept by their SHA-256, never by the name they came with
 
 
 def _actor(given: str | None) -> str:
@@ -63,6 +77,10 @@ class Registry:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def acting_as(self, actor: str) -> Registry:
+        """The same registry, recording ``actor`` in the audit log (the web workspace's signed-in user)."""
+        return replace(self, actor=actor)
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -245,7 +263,8 @@ class Registry:
     # -- waivers ---------------------------------------------------------------------------------------
 
     def grant_waiver(self, rule_id: str, *, justification: str, expires: dt.date, supplier: str | None = None,
-                     round_id: str | None = None, known_rules: set[str] | None = None) -> Waiver:
+                     round_id: str | None = None, known_rules: set[str] | None = None,
+                     owner: str | None = None) -> Waiver:
         if not justification.strip():
             raise ConfigurationError("a waiver needs a justification")
         if known_rules is not None and rule_id not in known_rules:
@@ -256,23 +275,25 @@ class Registry:
                 self._round(s, round_id)
             w = Waiver(rule_id=rule_id, supplier_id=supplier_id, round_id=round_id, justification=justification,
                        granted_by=self.actor, granted_at=audit.now(), expires=expires, revoked_by=None,
-                       revoked_at=None)
+                       revoked_at=None, owner=(owner or "").strip() or None, revoke_reason=None)
             s.add(w)
             s.flush()
             audit.append(s, self.actor, "waiver.grant", rule_id,
                          {"id": w.id, "supplier": supplier, "round": round_id, "expires": expires.isoformat(),
-                          "justification": justification}, w)
+                          "justification": justification, "owner": w.owner}, w)
             return w
 
-    def revoke_waiver(self, waiver_id: int) -> Waiver:
+    def revoke_waiver(self, waiver_id: int, reason: str) -> Waiver:
+        if not reason.strip():
+            raise ConfigurationError("revoking a waiver needs a reason")
         with self.transaction() as s:
             w = s.get(Waiver, waiver_id)
             if w is None:
                 raise ConfigurationError(f"no waiver {waiver_id}")
             if w.revoked_at:
                 raise ConfigurationError(f"waiver {waiver_id} was already revoked")
-            w.revoked_by, w.revoked_at = self.actor, audit.now()
-            audit.append(s, self.actor, "waiver.revoke", w.rule_id, {"id": w.id}, w)
+            w.revoked_by, w.revoked_at, w.revoke_reason = self.actor, audit.now(), reason.strip()
+            audit.append(s, self.actor, "waiver.revoke", w.rule_id, {"id": w.id, "reason": w.revoke_reason}, w)
             return w
 
     def waivers(self) -> list[tuple[Waiver, str | None]]:
@@ -307,7 +328,11 @@ class Registry:
                         if waiver_applies(w, supplier.id, round_id, on)]
             report = orjson.loads(sub.report)
             result, _ = run_result_from_report(report)
-            rules, used = apply_waivers(result.rules, {w.rule_id for w in in_force})
+            answers = _latest_answers(s, sub.id)
+            self._check_uploads(answers.values())
+            rules = apply_witnesses(result.rules, {rule: (w.answer, w.answered_by, w.answered_at[:10])
+                                                   for rule, w in answers.items()})
+            rules, used = apply_waivers(rules, {w.rule_id for w in in_force})
             decision = decide(rules, policy_of(rnd), result.could_not_evaluate)
             expiry = expires or on + DEFAULT_VALIDITY
             levels = {r.rule: r.level.value for r in rules}
@@ -320,7 +345,8 @@ class Registry:
                 "supplier_name": supplier.name, "solution_name": sol.name, "solution_version": sol.version,
                 "capabilities": sorted(sol.capabilities), "care_settings": sorted(sol.care_settings),
                 "assessor": self.actor, "decided": on.isoformat(), "expires": expiry.isoformat(),
-                "submission_sha256": sub.report_sha256, "waivers": waived})
+                "submission_sha256": sub.report_sha256, "waivers": waived,
+                "witnessed": [_witnessed(w) for w in answers.values()]})
             if key is not None:
                 certified = sign_document(certified, key, signer or self.actor)
             text = dumps(certified).decode("utf-8")
@@ -335,6 +361,147 @@ class Registry:
                          {"id": row.id, "submission": sub.id, "outcome": row.outcome,
                           "report_sha256": row.report_sha256, "waivers": row.waivers, "key_id": row.key_id}, row)
             return row, certified
+
+    # -- witnessed steps -------------------------------------------------------------------------------
+
+    def upload_path(self, sha256: str) -> Path:
+        return self.store / UPLOADS / sha256[:2] / sha256
+
+    def store_upload(self, data: bytes) -> str:
+        """Keep an uploaded evidence file under its SHA-256 (the name it came with is never used)."""
+        if len(data) > MAX_UPLOAD:
+            raise ConfigurationError(f"the evidence file is {len(data):,} bytes; at most {MAX_UPLOAD:,} are taken")
+        sha = hashlib.sha256(data).hexdigest()
+        path = self.upload_path(sha)
+        if path.is_file() and _file_sha256(path) == sha:
+            return sha
+        part = path.with_name(path.name + ".part")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            part.write_bytes(data)
+            part.replace(path)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise ConfigurationError(f"cannot keep the evidence file: {exc.strerror or exc}; nothing was recorded") \
+                from None
+        return sha
+
+    def witness(self, submission_id: int, rule_id: str, *, answer: bool, note: str,
+                evidence: bytes | None = None, evidence_type: str | None = None) -> Witness:
+        """Record an assessor's answer to a step of a submission that no data shows (a manual rule).
+
+        "Met" needs an evidence file (what the assessor saw, kept by its hash); "not met" needs a
+        note saying why. A later answer to the same step supersedes an earlier one.
+        """
+        note = note.strip()
+        if answer and not evidence:
+            raise ConfigurationError("a step witnessed as met needs the evidence file the assessor saw")
+        if not answer and not note:
+            raise ConfigurationError("a step witnessed as not met needs a note saying why")
+        with self.reader() as s:
+            sub = self._submission(s, submission_id)
+            self._check_witnessable(s, sub, rule_id)
+        sha = self.store_upload(evidence) if evidence else None
+        with self.transaction() as s:
+            sub = self._submission(s, submission_id)
+            self._check_witnessable(s, sub, rule_id)
+            row = Witness(submission_id=sub.id, rule_id=rule_id, answer=answer, note=note, evidence_sha256=sha,
+                          evidence_size=len(evidence) if evidence else None,
+                          evidence_type=(evidence_type or "application/octet-stream")[:100] if evidence else None,
+                          answered_by=self.actor, answered_at=audit.now())
+            s.add(row)
+            s.flush()
+            audit.append(s, self.actor, "witness.record", f"submission {sub.id}/{rule_id}",
+                         {"id": row.id, "answer": answer, "evidence_sha256": sha}, row)
+            return row
+
+    def _submission(self, s: Session, submission_id: int) -> Submission:
+        sub = s.get(Submission, submission_id)
+        if sub is None:
+            raise ConfigurationError(f"no submission {submission_id}")
+        return sub
+
+    def _check_witnessable(self, s: Session, sub: Submission, rule_id: str) -> None:
+        rnd = self._round(s, sub.round_id)
+        if rnd.status != "open":
+            raise ConfigurationError(f"round '{rnd.id}' is closed; its steps can no longer be witnessed")
+        rules = {r["id"]: r for r in orjson.loads(sub.report)["rules"]}
+        if rule_id not in rules:
+            raise ConfigurationError(f"submission {sub.id} has no rule '{rule_id}'")
+        if rules[rule_id]["outcome"] != "manual":
+            raise ConfigurationError(f"rule '{rule_id}' was {rules[rule_id]['outcome']} in submission {sub.id}; "
+                                     "only steps no data could show (manual) are witnessed")
+
+    def witnesses(self, submission_id: int) -> list[Witness]:
+        with self.reader() as s:
+            return list(s.scalars(select(Witness).where(Witness.submission_id == submission_id)
+                                  .order_by(Witness.id)))
+
+    def _check_uploads(self, answers: Any) -> None:
+        for w in answers:
+            if w.evidence_sha256 and (not self.upload_path(w.evidence_sha256).is_file()
+                                      or _file_sha256(self.upload_path(w.evidence_sha256)) != w.evidence_sha256):
+                raise ConfigurationError(f"witness answer {w.id} ({w.rule_id}): its evidence file is missing or "
+                                         "changed since it was uploaded; run `audit verify`")
+
+    def submission(self, submission_id: int) -> dict[str, Any]:
+        """A submission with its round, supplier, solution, report and witness answers."""
+        with self.reader() as s:
+            sub = self._submission(s, submission_id)
+            sol = s.get(Solution, sub.solution_id)
+            sup = s.get(Supplier, sol.supplier_id) if sol else None
+            assert sol is not None and sup is not None  # foreign keys
+            return {"submission": sub, "round": self._round(s, sub.round_id), "supplier": sup, "solution": sol,
+                    "report": orjson.loads(sub.report),
+                    "witnesses": list(s.scalars(select(Witness).where(Witness.submission_id == sub.id)
+                                                .order_by(Witness.id)))}
+
+    def decisions_for(self, submission_id: int) -> list[Decision]:
+        with self.reader() as s:
+            return list(s.scalars(select(Decision).where(Decision.submission_id == submission_id)
+                                  .order_by(Decision.id)))
+
+    # -- accounts ------------------------------------------------------------------------------------
+
+    def add_user(self, username: str, role: str, password: str) -> User:
+        accounts.check_username(username)
+        accounts.check_role(role)
+        hashed = accounts.hash_password(password)
+        with self.transaction() as s:
+            if s.scalars(select(User).where(User.username == username)).first():
+                raise ConfigurationError(f"user '{username}' already exists")
+            user = User(username=username, role=role, password_hash=hashed, created_by=self.actor,
+                        created_at=audit.now(), disabled_at=None)
+            s.add(user)
+            s.flush()
+            audit.append(s, self.actor, "user.create", username, {"id": user.id, "role": role}, user)
+            return user
+
+    def disable_user(self, username: str) -> User:
+        with self.transaction() as s:
+            user = s.scalars(select(User).where(User.username == username)).first()
+            if user is None:
+                raise ConfigurationError(f"no user '{username}'")
+            if user.disabled_at:
+                raise ConfigurationError(f"user '{username}' is already disabled")
+            user.disabled_at = audit.now()
+            audit.append(s, self.actor, "user.disable", username, {"id": user.id}, user)
+            return user
+
+    def users(self) -> list[User]:
+        with self.reader() as s:
+            return list(s.scalars(select(User).order_by(User.username)))
+
+    def user(self, username: str) -> User | None:
+        """An account that may sign in (not disabled), or None."""
+        with self.reader() as s:
+            user = s.scalars(select(User).where(User.username == username)).first()
+            return user if user is not None and user.disabled_at is None else None
+
+    def authenticate(self, username: str, password: str) -> User | None:
+        """The account when the password matches; the same work is done for an unknown name."""
+        user = self.user(username[:64])
+        return user if accounts.password_matches(user.password_hash if user else None, password) else None
 
     def verify_audit(self, public_key: Ed25519PublicKey | None = None,
                      seals: list[dict[str, Any]] | None = None) -> audit.ChainReport:
@@ -360,6 +527,17 @@ class Registry:
         with self.reader() as s:
             return [{"seq": e.seq, "at": e.at, "actor": e.actor, "action": e.action, "subject": e.subject}
                     for e in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
+
+
+def _latest_answers(s: Session, submission_id: int) -> dict[str, Witness]:
+    """The answer in force for each witnessed step of a submission: the latest one recorded."""
+    rows = s.scalars(select(Witness).where(Witness.submission_id == submission_id).order_by(Witness.id))
+    return {w.rule_id: w for w in rows}
+
+
+def _witnessed(w: Witness) -> dict[str, Any]:
+    return {"id": w.id, "rule": w.rule_id, "answer": "met" if w.answer else "not met", "by": w.answered_by,
+            "at": w.answered_at, "note": w.note, "evidence_sha256": w.evidence_sha256 or ""}
 
 
 def waiver_in_force(w: Waiver, round_id: str, on: dt.date) -> bool:

@@ -42,12 +42,15 @@ def _finding(f: Finding) -> dict[str, Any]:
 
 
 def _rule(r: RuleResult) -> dict[str, Any]:
-    return {
+    entry = {
         "id": r.rule, "pack": r.pack, "title": r.title, "level": r.level.value, "outcome": r.outcome.value,
         "standard": r.standard, "clause": r.clause, "remediation": r.remediation, "message": r.message,
         "counts": {"subjects": r.subjects, "failed": r.failed, "errors": r.errors,
                    "findings_shown": len(r.findings)},
     }
+    if r.standard_title:
+        entry["standard_title"] = r.standard_title
+    return entry
 
 
 def build_report(result: RunResult, decision: Decision, *, title: str, started: dt.datetime,

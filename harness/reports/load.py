@@ -32,6 +32,7 @@ def run_result_from_report(report: dict[str, Any]) -> tuple[RunResult, Decision]
         subjects=r["counts"]["subjects"], failed=r["counts"]["failed"], errors=r["counts"]["errors"],
         message=r["message"], findings=findings.get(r["id"], []),
         not_evaluated=report.get("coverage", {}).get("not_evaluated", {}).get(r["id"], {}),
+        standard_title=r.get("standard_title", ""),
     ) for r in report["rules"]]
     result = RunResult(
         suite=run["suite"]["id"], suite_version=run["suite"]["version"], as_of=run["as_of"],

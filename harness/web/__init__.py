@@ -1,0 +1,1 @@
+"""The assurance team's web workspace (`care-assure serve`): server-rendered pages over the registry service."""
