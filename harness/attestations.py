@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class Attestations:
     source: str
     answers: dict[str, Answer]
     inputs: tuple[InputFile, ...]
+    files: tuple[tuple[str, Path], ...] = ()  # each input as the report names it, and where it is
 
 
 def _hash(path: Path, shown: str) -> InputFile:
@@ -79,6 +81,7 @@ def load_attestations(path: Path) -> Attestations:
     if problems:
         raise ConfigurationError(problems)
     answers, inputs = {}, {path.name: _hash(path, path.name)}
+    files = {path.name: path}
     for rule_id, entry in doc.data["attestations"].items():
         evidence = []
         for i, name in enumerate(entry.get("evidence", [])):
@@ -88,6 +91,7 @@ def load_attestations(path: Path) -> Attestations:
                                         str(path), doc.line_of(("attestations", rule_id, "evidence", i))))
                 continue
             evidence.append(_hash(file, f"{path.name}:{name}"))
+            files[f"{path.name}:{name}"] = file
         try:
             dt.date.fromisoformat(entry["date"])
         except ValueError:
@@ -98,7 +102,18 @@ def load_attestations(path: Path) -> Attestations:
         inputs.update((e.path, e) for e in evidence)
     if problems:
         raise ConfigurationError(problems)
-    return Attestations(str(path), answers, tuple(inputs.values()))
+    return Attestations(str(path), answers, tuple(inputs.values()), tuple(files.items()))
+
+
+def attestation_inputs(inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The report's inputs that are an attestations file or the evidence it cites (``answers.yaml:a.pdf``)."""
+    sources = {i["path"].split(":", 1)[0] for i in inputs if re.search(r"\.ya?ml:", i["path"])}
+    return [i for i in inputs if i["path"].split(":", 1)[0] in sources]
+
+
+def kept_name(shown: str) -> str:
+    """Where a run folder keeps an attestation input: ``a.yaml:evidence/x.pdf`` → ``attestations/evidence/x.pdf``."""
+    return "attestations/" + shown.split(":", 1)[-1]
 
 
 def from_environment_or(path: Path | None) -> Attestations | None:

@@ -723,7 +723,7 @@ def serve_command(
     if host not in ("127.0.0.1", "::1", "localhost") and not https:
         err.print("[yellow]warning:[/yellow] listening beyond this machine without --behind-https: passwords and "
                   "session cookies would cross the network in clear", highlight=False)
-    out.print(f"care-assure workspace on {url} (registry {registry.store.parent}); Ctrl-C stops it", highlight=False)
+    out.print(f"care-assure workspace on {url}; evidence store {registry.store}; Ctrl-C stops it", highlight=False)
     try:
         server.run(sockets=[sock])
     finally:

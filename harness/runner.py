@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.attestations import Attestations, from_environment_or
+from harness.attestations import Attestations, from_environment_or, kept_name
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
@@ -31,12 +32,19 @@ def _html(report: dict[str, Any]) -> bytes:
     return render_html(report)
 
 
+def _xlsx(report: dict[str, Any]) -> bytes:
+    from harness.reports.xlsx import render_xlsx  # noqa: PLC0415 - openpyxl loads only when a workbook is asked for
+
+    return render_xlsx(report)
+
+
 FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "json": ("report.json", dumps),
     "junit": ("junit.xml", render_junit),
     "sarif": ("report.sarif", render_sarif),
     "csv": ("requirements.csv", render_csv),
     "html": ("report.html", _html),
+    "xlsx": ("requirements.xlsx", _xlsx),
 }
 
 
@@ -47,6 +55,7 @@ class Assessment:
     decision: Decision
     report: dict[str, Any]
     evidence: EvidenceStore | None = None
+    attestations: Attestations | None = None
 
 
 def _workers(jobs: int, target: Target) -> int:
@@ -129,7 +138,7 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
                           finished=dt.datetime.now(dt.UTC), evidence=summary,
                           requests=[ex.url for ex in store.exchanges] if store else None,
                           forecast_until=forecast_until)
-    return Assessment(suite, result, decision, report, store)
+    return Assessment(suite, result, decision, report, store, answers)
 
 
 def write_reports(assessment: Assessment, out_dir: Path, formats: list[str]) -> list[Path]:
@@ -143,4 +152,10 @@ def write_reports(assessment: Assessment, out_dir: Path, formats: list[str]) -> 
     if assessment.evidence is not None:
         assessment.evidence.write(out_dir / "evidence")
         written.append(out_dir / "evidence")
+    if assessment.attestations is not None:  # the answers' evidence travels with the run (and its bundle)
+        for shown, source in assessment.attestations.files:
+            kept = out_dir / kept_name(shown)
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, kept)
+        written.append(out_dir / "attestations")
     return written

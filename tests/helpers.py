@@ -78,3 +78,18 @@ def rule_yaml(rule_id: str = "T-RULE-001", resource: str = "Patient", **fields: 
     for key, value in fields.items():
         text += f"  {key}: {value}\n"
     return text
+
+
+def personal_values(app: Any) -> set[str]:
+    """Every personal value a reference server (``ReferenceApi``) holds: what no redacted file may contain."""
+    values: set[str] = set()
+    for rtype in ("Patient", "RelatedPerson", "Practitioner"):
+        for r in app.store.of_type(rtype):
+            values.update(str(i["value"]) for i in r.get("identifier", []) if "value" in i)
+            for n in r.get("name", []):
+                values.update([n.get("family", ""), *n.get("given", [])])
+            for a in r.get("address", []):
+                values.update([*a.get("line", []), a.get("postalCode", ""), a.get("city", "")])
+            values.update(str(t["value"]) for t in r.get("telecom", []) if "value" in t)
+            values.add(r.get("birthDate", ""))
+    return {v for v in values if len(v) >= 3}

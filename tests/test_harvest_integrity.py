@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from fixtures.reference_server import TOKEN, ReferenceApi, ReferenceServer
 from harness.cli import app as cli_app
 from harness.results import Outcome
+from tests.helpers import personal_values
 from tests.test_api import run_api
 
 
@@ -83,21 +84,6 @@ def _hostile(mode: str) -> tuple[ReferenceApi, Any]:
     return app, Misbehaving(app, mode)
 
 
-def _personal_values(app: ReferenceApi) -> set[str]:
-    """Every personal value the server holds: what no redacted file may contain."""
-    values: set[str] = set()
-    for rtype in ("Patient", "RelatedPerson", "Practitioner"):
-        for r in app.store.of_type(rtype):
-            values.update(str(i["value"]) for i in r.get("identifier", []) if "value" in i)
-            for n in r.get("name", []):
-                values.update([n.get("family", ""), *n.get("given", [])])
-            for a in r.get("address", []):
-                values.update([*a.get("line", []), a.get("postalCode", ""), a.get("city", "")])
-            values.update(str(t["value"]) for t in r.get("telecom", []) if "value" in t)
-            values.add(r.get("birthDate", ""))
-    return {v for v in values if len(v) >= 3}
-
-
 @pytest.mark.parametrize("mode", HOSTILE_MODES)
 def test_a_hostile_server_never_passes_and_leaves_no_trace_of_its_patients(
         mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,5 +106,5 @@ def test_a_hostile_server_never_passes_and_leaves_no_trace_of_its_patients(
     written[Path("terminal output")] = res.output
     for path, text in written.items():
         assert TOKEN not in text, path
-        found = sorted(v for v in _personal_values(app) if re.search(rf"(?<![\w-]){re.escape(v)}(?![\w-])", text))
+        found = sorted(v for v in personal_values(app) if re.search(rf"(?<![\w-]){re.escape(v)}(?![\w-])", text))
         assert found == [], f"{path} carries patient data: {len(found)} values"

@@ -12,13 +12,19 @@ COLUMNS = ["rule", "title", "pack", "standard", "clause", "level", "outcome", "s
            "message", "evidence", "remediation"]
 
 
-def render_csv(report: dict[str, Any]) -> bytes:
+def evidence_ids(report: dict[str, Any]) -> dict[str, list[str]]:
+    """For each rule, the evidence exchanges its findings cite, in the order they are first cited."""
     evidence: dict[str, list[str]] = {}
     for f in report["findings"]:
         for ex in EVIDENCE_ID.findall(f["location"] or ""):
             ids = evidence.setdefault(f["rule"], [])
             if ex not in ids:
                 ids.append(ex)
+    return evidence
+
+
+def render_csv(report: dict[str, Any]) -> bytes:
+    evidence = evidence_ids(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(COLUMNS)

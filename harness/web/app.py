@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import re
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -30,6 +31,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from harness.attestations import attestation_inputs, kept_name
 from harness.errors import ConfigurationError
 from harness.evidence import EVIDENCE_ID
 from harness.registry import accounts
@@ -118,6 +120,7 @@ async def _form(request: Request) -> FormData:
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several kinds for a malformed body
         raise HTTPException(400, f"the form could not be read: {exc}") from None
     if not csrf_ok(request.session, form.get(CSRF_FIELD)):
+        await form.close()
         raise HTTPException(403, "the form's security token is missing or out of date; reload the page and "
                                  "try again")
     return form
@@ -156,6 +159,8 @@ async def _act(request: Request, role: str, back: str,
         result = await run_in_threadpool(action, _acting(request, user), form)
     except ConfigurationError as exc:
         return _back(request, back, str(exc), "error")
+    finally:
+        await form.close()  # uploaded files' temporary copies go now
     return _back(request, back, done(result))
 
 
@@ -307,8 +312,8 @@ def submission_page(request: Request) -> Response:
                  signature=_signature_status(report, ws.public_key), witnesses=found["witnesses"], latest=latest,
                  manual=[r for r in report["rules"] if r["outcome"] == "manual"],
                  attested=[r for r in report["rules"] if (r.get("message") or "").startswith("attested ")],
-                 attestation_files=[i for i in report["run"]["target"].get("inputs", [])
-                                    if i["path"].startswith("attestations") or ".yaml:" in i["path"]],
+                 attestation_files=[{**i, "link": kept_name(i["path"]).removeprefix("attestations/")}
+                                    for i in attestation_inputs(report["run"]["target"]["inputs"])],
                  decisions=ws.registry.decisions_for(found["submission"].id),
                  evidence_mode=report["run"].get("evidence", {}).get("mode"))
 
@@ -363,7 +368,35 @@ def exchange_page(request: Request) -> Response:
     mode = found["report"]["run"].get("evidence", {}).get("mode")
     return _page(request, "exchange.html.j2", sub=sub, exchange=exchange, body=body, mode=mode,
                  findings=[f for f in found["report"]["findings"]
-                           if exchange_id in EVIDENCE_ID.findall(f.get("location", {}).get("request") or "")])
+                           if exchange_id in EVIDENCE_ID.findall(f.get("location") or "")])
+
+
+def attestation_file(request: Request) -> Response:
+    """An attestation's evidence file from the submission's bundle, only when it still has the hash the report pins."""
+    _need(request, "viewer")
+    found = _submission(request)
+    wanted = "attestations/" + request.path_params["name"]
+    pinned = {kept_name(i["path"]): i for i in attestation_inputs(found["report"]["run"]["target"]["inputs"])}
+    if wanted not in pinned:
+        raise HTTPException(404, "the report pins no such attestation file")
+    try:
+        with zipfile.ZipFile(found["submission"].evidence_path) as zf:
+            info = zf.getinfo(wanted)
+            if info.file_size > MAX_UPLOAD:
+                raise HTTPException(413, f"{wanted} is {info.file_size:,} bytes; too large to serve here")
+            data = zf.read(info)
+    except KeyError:
+        raise HTTPException(404, "the evidence bundle does not hold this file (the run was made without it)") from None
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise HTTPException(500, f"the evidence bundle cannot be read: {exc}") from None
+    if hashlib.sha256(data).hexdigest() != pinned[wanted]["sha256"]:
+        raise HTTPException(409, f"{wanted} in the bundle does not have the SHA-256 the report pins; not served")
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{_download_name(wanted)}"'})
+
+
+def _download_name(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", path.rsplit("/", 1)[-1])[:100] or "evidence"
 
 
 async def witness(request: Request) -> Response:
@@ -509,6 +542,7 @@ def create_app(workspace: Workspace, secret: str, *, https: bool = False) -> Sta
         ("/submissions/{submission_id:int}/report", submission_report),
         ("/submissions/{submission_id:int}/decisions/{decision_id:int}/report", decision_report),
         ("/submissions/{submission_id:int}/evidence/{exchange_id}", exchange_page),
+        ("/submissions/{submission_id:int}/attestations/{name:path}", attestation_file),
         ("/uploads/{sha256}", upload_file), ("/waivers", waivers_page), ("/audit", audit_page),
         ("/list", list_page), ("/users", users_page)]
     routes: list[Route | Mount] = [Route(path, fn, methods=["POST"]) for path, fn in post]
