@@ -115,7 +115,8 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="directory for the reports",
                                           rich_help_panel=OUTPUT)] = Path("reports/out"),
     formats: Annotated[str, typer.Option(
-        "--format", help="comma-separated: json, junit, sarif, csv, html", rich_help_panel=OUTPUT)] = "json,junit,html",
+        "--format", help="comma-separated: json, junit, sarif, csv, html, xlsx",
+        rich_help_panel=OUTPUT)] = "json,junit,html",
     package_dir: Annotated[Path | None, typer.Option(
         "--package-dir", help="FHIR package directory (value sets and profiles, e.g. UK Core)")] = None,
     packs_dir: Annotated[list[Path] | None, typer.Option("--packs-dir", help="extra rule-pack directory")] = None,
@@ -367,7 +368,7 @@ def report_diff(
 @report_app.command("render")
 def report_render(
     path: Annotated[Path, typer.Argument(help="a run's directory (or its report.json)")],
-    formats: Annotated[str, typer.Option("--format", help="comma-separated: html, junit, sarif, csv")] = "html",
+    formats: Annotated[str, typer.Option("--format", help="comma-separated: html, junit, sarif, csv, xlsx")] = "html",
     out_dir: Annotated[Path | None, typer.Option("--out", help="write here (default: beside report.json)")] = None,
 ) -> None:
     """Re-render reports from an existing report.json, which is left untouched (a signature stays valid).

@@ -258,3 +258,23 @@ def test_attestation_evidence_is_served_only_with_its_pinned_hash(app: Any) -> N
     got = viewer.get(next(x for x in links if x.endswith("audit-design.md")))
     assert got.status_code == 200 and got.content.startswith(b"#")
     assert viewer.get("/submissions/1/attestations/../report.json").status_code == 404
+
+
+def test_a_run_kept_in_full_says_so_on_every_exchange(app: Any, populated: Populated) -> None:
+    from fixtures.reference_server import ReferenceApi, ReferenceServer
+    from tests.workspace import cli
+
+    cli("supplier", "add", "fullco", "--name", "Full Care Ltd", "--solution", "FullCare", "--solution-version", "1",
+        "--db", populated.db)
+    with ReferenceServer(ReferenceApi(residents=3, defects=["no-auth"])) as server:
+        cli("round", "run", "R1", "--supplier", "fullco", "--api", server.url, "--token-env", "REF_TOKEN",
+            "--allow-insecure-local", "--evidence", "full", "--out", populated.root / "run-fullco",
+            "--store", populated.store, "--db", populated.db)
+    viewer = signed_in(app, "viewer")
+    sub_id = max(int(x) for x in re.findall(r'href="/submissions/(\d+)"', viewer.get("/rounds/R1").text))
+    sub = viewer.get(f"/submissions/{sub_id}").text
+    assert "Full Care Ltd" in sub and "kept in full" in sub
+    link = re.search(rf'href="(/submissions/{sub_id}/evidence/EX-\d+)"', sub)
+    assert link
+    page = viewer.get(link.group(1)).text
+    assert 'id="unredacted"' in page and "shown unredacted" in page and "Shown as stored" not in page
