@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
@@ -477,8 +478,6 @@ def users_add(
     db: DbOpt = None, actor: ActorOpt = None,
 ) -> None:
     """Create an account for the web workspace; the password is kept only as an argon2 hash."""
-    import os  # noqa: PLC0415
-
     if password_env:
         password = os.environ.get(password_env, "")
         if not password:

@@ -156,6 +156,10 @@ def test_uploads_are_capped_and_kept_by_hash(app: Any, populated: Populated) -> 
     huge = client.post("/submissions/1/witness", data={"csrf": token, "rule": UNANSWERED, "answer": "met"},
                        files={"evidence": ("big.pdf", b"x" * (MAX_UPLOAD + 300 * 1024), "application/pdf")})
     assert huge.status_code == 413 and "nothing was changed" in huge.text
+    chunks = (b"x" * 65536 for _ in range((MAX_UPLOAD // 65536) + 8))  # no Content-Length: counted as it comes
+    streamed = client.post("/submissions/1/witness", content=chunks,
+                           headers={"content-type": "multipart/form-data; boundary=zzz"})
+    assert streamed.status_code == 413
     assert (sorted(uploads.rglob("*")) if uploads.exists() else []) == before
 
 

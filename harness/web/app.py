@@ -42,7 +42,15 @@ from harness.reports.html import render_html, report_view
 from harness.reports.safe_text import safe_value
 from harness.reports.signing import key_id, verify_document
 from harness.suites import Catalogue
-from harness.web.security import CSRF_FIELD, BodyLimit, LoginLimiter, SecurityHeaders, csrf_ok, csrf_token
+from harness.web.security import (
+    CSRF_FIELD,
+    BodyLimit,
+    BodyTooLarge,
+    LoginLimiter,
+    SecurityHeaders,
+    csrf_ok,
+    csrf_token,
+)
 
 HERE = Path(__file__).parent
 SESSION_HOURS = 8
@@ -117,6 +125,8 @@ async def _form(request: Request) -> FormData:
     """The posted form, after the CSRF check (403 without a valid token)."""
     try:
         form = await request.form(max_files=1, max_fields=40, max_part_size=MAX_UPLOAD)
+    except BodyTooLarge:
+        raise  # answered with 413 by the BodyLimit middleware
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several kinds for a malformed body
         raise HTTPException(400, f"the form could not be read: {exc}") from None
     if not csrf_ok(request.session, form.get(CSRF_FIELD)):
