@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -282,3 +283,31 @@ def test_a_run_kept_in_full_says_so_on_every_exchange(app: Any, populated: Popul
     assert link
     page = viewer.get(link.group(1)).text
     assert 'id="unredacted"' in page and "shown unredacted" in page and "Shown as stored" not in page
+
+
+def test_round_witness_on_the_command_line_is_the_same_service(populated: Populated, registry: Registry) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app as cli_app
+    from tests.workspace import cli
+
+    runner_env = {"CARE_ASSURE_ACTOR": "bob", "COLUMNS": "200"}
+    refused = CliRunner().invoke(cli_app, ["round", "witness", "2", UNANSWERED, "--not-met", "--db", populated.db,
+                                           "--store", str(populated.store)], env=runner_env)
+    assert refused.exit_code == 2 and "needs a note" in refused.output and "Traceback" not in refused.output
+    wrong = CliRunner().invoke(cli_app, ["round", "witness", "2", "NHSNO-CHK-001", "--not-met", "--note", "x",
+                                         "--db", populated.db], env=runner_env)
+    assert wrong.exit_code == 2 and "only steps no data could show" in wrong.output
+    done = CliRunner().invoke(cli_app, ["round", "witness", "2", UNANSWERED, "--not-met", "--note",
+                                        "no clinical safety officer has been appointed", "--db", populated.db,
+                                        "--store", str(populated.store)], env=runner_env)
+    assert done.exit_code == 0, done.output
+    decided = cli("round", "decide", "R1", "--supplier", "apico", "--out", populated.root / "cert-apico",
+                  "--db", populated.db, actor="bob")
+    assert decided.exit_code == 1
+    cert = json.loads((populated.root / "cert-apico" / "report.json").read_text(encoding="utf-8"))
+    step = next(r for r in cert["rules"] if r["id"] == UNANSWERED)
+    assert step["outcome"] == "fail" and step["message"].startswith("witnessed as not met by bob on ")
+    assert [w["rule"] for w in cert["certification"]["witnessed"]] == [UNANSWERED]
+    assert cert["certification"]["witnessed"][0]["answer"] == "not met"
+    assert registry.verify_audit().problems == []
