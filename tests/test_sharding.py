@@ -144,3 +144,24 @@ def _flaky(inputs: Any, shard: Any) -> Any:
     run = Run(_plan(inputs))
     run.feed(_items(shard, inputs.csv_maps))
     return portable(run)
+
+
+def test_a_dangling_reference_keeps_the_same_example_whichever_shard_merges_first() -> None:
+    from harness.checks.dataset import ReferenceAccumulator
+    from harness.results import Location
+    from harness.targets.base import Located
+
+    def shard(line: int, rid: str) -> ReferenceAccumulator:
+        acc = ReferenceAccumulator(())
+        resource = {"resourceType": "Observation", "id": rid, "subject": {"reference": "Patient/missing"}}
+        acc.observe(Located(resource, Location("export/Observation.ndjson", line), None, None), True)
+        return acc
+
+    def merged(first: ReferenceAccumulator, second: ReferenceAccumulator) -> list[Any]:
+        first.merge(second)
+        return [(issue.message, subject) for issue, subject in first.finish()]
+
+    early_then_late = merged(shard(3, "obs-early"), shard(90, "obs-late"))
+    late_then_early = merged(shard(90, "obs-late"), shard(3, "obs-early"))
+    assert early_then_late == late_then_early
+    assert early_then_late[0][1].resource_id == "obs-early" and "referred to 2 times" in early_then_late[0][0]

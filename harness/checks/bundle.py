@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.dataset import path_of_reference, references_in, subject_of
-from harness.checks.registry import Accumulator, RuleContext, Subject, register
+from harness.checks.registry import Accumulator, RuleContext, Subject, register, subject_order
 from harness.fhir.paths import render
 from harness.fhir.validator import reference_type
 from harness.results import Issue
@@ -204,14 +204,14 @@ class DuplicateIdAccumulator:
             self.first[key] = subject
             return
         self.count += 1
-        if _order(subject) < _order(held):
+        if subject_order(subject) < subject_order(held):
             self.first[key], subject = subject, held
         self.again.append((key, subject))
         if len(self.again) >= 2 * EXAMPLES:
             self._trim()
 
     def _trim(self) -> None:
-        self.again.sort(key=lambda ks: (_order(ks[1]), ks[0]))
+        self.again.sort(key=lambda ks: (subject_order(ks[1]), ks[0]))
         del self.again[EXAMPLES:]
 
     def merge(self, other: Accumulator) -> None:
@@ -228,12 +228,6 @@ class DuplicateIdAccumulator:
         self.overflow = self.count - len(self.again)
         for key, subject in self.again:
             yield Issue(f"{key} appears more than once in the target", "id", "duplicate"), subject
-
-
-def _order(s: Subject) -> tuple[str, int, str, str, str]:
-    loc = s.location
-    return (loc.file or "" if loc else "", (loc.line or 0) if loc else 0, (loc.pointer or "") if loc else "",
-            s.resource_type or "", s.resource_id or "")
 
 
 @register("duplicate-id", scope="dataset", reads=lambda p: ["*"])

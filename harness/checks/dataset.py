@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from harness.checks.registry import Accumulator, RuleContext, Subject, register
+from harness.checks.registry import Accumulator, RuleContext, Subject, register, subject_order
 from harness.fhir.paths import Path, render
 from harness.fhirpath import compile_path
 from harness.results import Issue, Location
@@ -110,8 +110,10 @@ class _Pending:
     count: int = 1
 
     def merge(self, other: _Pending) -> None:
-        """Fold in a later shard: the count adds up, the earlier example stays."""
+        """Fold in another shard: the count adds up, the example read first (by where it is) stays."""
         self.count += other.count
+        if subject_order(other.subject) < subject_order(self.subject):
+            self.subject, self.path = other.subject, other.path
 
 
 @dataclass

@@ -36,6 +36,13 @@ class Subject:
     location: Location | None
 
 
+def subject_order(s: Subject) -> tuple[str, int, str, str, str]:
+    """The total order of where subjects were read (file, line, pointer, resource): merges keep the least."""
+    loc = s.location
+    return (loc.file or "" if loc else "", (loc.line or 0) if loc else 0, (loc.pointer or "") if loc else "",
+            s.resource_type or "", s.resource_id or "")
+
+
 class Accumulator(Protocol):
     """State for one dataset-level rule over a whole run."""
 
