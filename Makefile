@@ -41,7 +41,7 @@ demo: $(STAMP)
 test: $(STAMP) $(SARIF_SCHEMA)
 	$(BIN)/ruff check harness fixtures tests benchmarks
 	$(BIN)/mypy
-	CARE_ASSURE_SARIF_SCHEMA=$(SARIF_SCHEMA) $(BIN)/python -m pytest
+	CARE_ASSURE_SARIF_SCHEMA=$(SARIF_SCHEMA) $(BIN)/python -m pytest -n auto
 
 $(SARIF_SCHEMA):
 	rm -rf build/sarif && mkdir -p build/sarif

@@ -133,6 +133,11 @@ def run(
         "--jobs", "-j", min=0, max=256,
         help="worker processes for an export (the report is the same); 0: one per core for exports of 16 MB or "
              "more; 1: in this process")] = 0,
+    engine: Annotated[str, typer.Option(
+        "--engine", help="local (this machine) or spark (PySpark: NDJSON from local, hdfs://, s3a:// paths; "
+                         "the same report)")] = "local",
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="Spark master URL (default: $SPARK_HOME's configuration, else local[*])")] = None,
     allow_insecure_local: AllowInsecureOpt = False,
     allow_writes: Annotated[bool, typer.Option(
         "--allow-writes", help="let property rules create and change records (sandboxes only)",
@@ -162,7 +167,7 @@ def run(
         day = parse_date(as_of)
         chosen = parse_formats(formats)
         check_out_dir(out_dir)
-        target = build_target(locals())
+        target = build_target(locals(), engine=engine, spark_master=spark_master)
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
         with stop.on_signals(), reporting(progress_reporter(quiet)):
             if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:

@@ -207,7 +207,19 @@ CaOpt = Annotated[str | None, typer.Option("--ca", help="CA bundle (PEM) to trus
 DEFAULTS = TargetOptions()
 
 
-def build_target(values: dict[str, Any], **overrides: Any) -> Target:
+def build_target(values: dict[str, Any], engine: str = "local", spark_master: str | None = None,
+                 **overrides: Any) -> Target:
     """The target a command's options name (its parameters, as ``locals()``): checked, then built."""
-    target: Target = TargetOptions.pick(values, **overrides).build()
-    return target
+    options = TargetOptions.pick(values, **overrides)
+    if engine == "local":
+        target: Target = options.build()
+        return target
+    if engine != "spark":
+        raise ConfigurationError(f"--engine must be 'local' or 'spark', not '{engine}'")
+    options.check()
+    if options.api:
+        raise ConfigurationError("--engine spark reads exports; an API target is read in one process")
+    from harness.spark_engine import SparkExport  # noqa: PLC0415 - only for Spark runs
+
+    spark: Target = SparkExport(options.export, options.csv_map, spark_master)
+    return spark

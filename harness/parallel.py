@@ -163,9 +163,26 @@ def _build(inputs: PlanInputs) -> Plan:
 
 def run_shard(inputs: PlanInputs, shard: Shard) -> dict[str, Any]:
     """In a worker: one shard through its own plan; plain data back."""
+    return run_shards(inputs, [shard])
+
+
+def run_shards(inputs: PlanInputs, shards: list[Shard]) -> dict[str, Any]:
+    """In a worker: several shards through one run of its own plan; plain data back."""
     run = Run(_plan(inputs))
-    run.feed(_items(shard, inputs.csv_maps))
+    for shard in shards:
+        run.feed(_items(shard, inputs.csv_maps))
     return portable(run)
+
+
+def grouped(shards: list[Shard], groups: int) -> list[list[Shard]]:
+    """Shards dealt into at most ``groups`` lists of about equal bytes (largest first, each to the lightest)."""
+    out: list[list[Shard]] = [[] for _ in range(max(1, min(groups, len(shards))))]
+    weight = [0] * len(out)
+    for shard in sorted(shards, key=lambda s: (-s.size, s.display, s.start)):
+        lightest = weight.index(min(weight))
+        out[lightest].append(shard)
+        weight[lightest] += shard.size
+    return [g for g in out if g]
 
 
 _DATA_FIELDS: dict[type, tuple[str, ...]] = {}

@@ -113,14 +113,21 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
     if stop is not None and client is not None:
         client.stop = stop  # requests stop waiting at the deadline too
     workers = _workers(jobs, target)
-    if workers > 1:
-        from harness.parallel import PlanInputs, run_parallel  # noqa: PLC0415 - only for parallel runs
+    spark = getattr(target, "engine", None) == "spark"
+    if spark or workers > 1:
+        from harness.parallel import PlanInputs, run_parallel  # noqa: PLC0415 - only for runs over processes
 
-        assert isinstance(target, ExportTarget)
         inputs = PlanInputs(suite_ref, tuple(str(p) for p in extra_pack_dirs), str(package_dir) if package_dir
                             else None, as_of, answers.source if answers else None, forecast_until,
-                            tuple(str(p) for p in target.csv_maps))
-        run = run_parallel(plan, target, inputs, workers, progress, stop)
+                            tuple(str(p) for p in getattr(target, "csv_maps", ())))
+        if spark:
+            from harness.spark_engine import SparkExport, run_spark  # noqa: PLC0415 - PySpark only for Spark runs
+
+            assert isinstance(target, SparkExport)
+            run = run_spark(plan, target, inputs)
+        else:
+            assert isinstance(target, ExportTarget)
+            run = run_parallel(plan, target, inputs, workers, progress, stop)
         result = run.finish(target.inputs(), target.kind, suite.assessment == "self")
     else:
         result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self", stop=stop)

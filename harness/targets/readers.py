@@ -55,21 +55,25 @@ def _lines(stream: IO[bytes], first_line: int = 1) -> Iterator[tuple[bytes | Non
 def read_ndjson(stream: IO[bytes], name: str, first_line: int = 1) -> Iterator[Item]:
     """One resource per line; blank lines are allowed and skipped (``first_line``: a shard's first line)."""
     for raw, lineno in _lines(stream, first_line):
-        if raw is None:
-            yield ReadError(Location(name, lineno), f"line is longer than {MAX_LINE_BYTES:,} bytes: not read")
-            continue
-        if not raw.strip():
-            continue
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            yield ReadError(Location(name, lineno), f"line is not valid JSON: {_parse_problem(exc)}")
-            continue
-        problem = _resource_error(value)
-        if problem:
-            yield ReadError(Location(name, lineno), problem)
-            continue
-        yield Located(value, Location(name, lineno), None, raw)
+        item = ndjson_line(raw, name, lineno)
+        if item is not None:
+            yield item
+
+
+def ndjson_line(raw: bytes | None, name: str, lineno: int) -> Item | None:
+    """One NDJSON line as a resource or a read error (None for a blank line; ``raw`` None: too long)."""
+    if raw is None:
+        return ReadError(Location(name, lineno), f"line is longer than {MAX_LINE_BYTES:,} bytes: not read")
+    if not raw.strip():
+        return None
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return ReadError(Location(name, lineno), f"line is not valid JSON: {_parse_problem(exc)}")
+    problem = _resource_error(value)
+    if problem:
+        return ReadError(Location(name, lineno), problem)
+    return Located(value, Location(name, lineno), None, raw)
 
 
 MAX_DEPTH = 128  # nesting of objects and arrays in one resource (FHIR needs far fewer)
