@@ -5,12 +5,13 @@ to a few tasks by size, and each task runs the one-process engine on its shards 
 the path must be on a file system every executor mounts). NDJSON under a URL Spark reads
 (``hdfs://``, ``s3a://``, ``file://``) is read by Spark itself: lines split at ``\n`` only, as
 the local reader does (bytes that are not UTF-8 reach Python replaced, so such a line is a read
-error), a counting pass gives each partition the line it starts on, and each partition runs the same reader, rules and caps. Every task sends back plain
-data; the partial states are merged with ``treeReduce`` on the executors (merging is associative
-and commutative, see ``harness.engine.RuleState``), so the report is the same bytes as ``--jobs
-1`` apart from the run id and times. Dataset-level rules (references, uniqueness, duplicate ids,
-exists-per) merge their accumulators in the tree: each level holds the union of what its inputs
-saw, and the last merge is on the driver — see the README for what that means at scale.
+error), a counting pass gives each partition the line it starts on, and each partition runs
+the same reader, rules and caps. Every task sends back plain data; the partial states are
+merged with ``treeReduce`` on the executors (merging is associative and commutative, see
+``harness.engine.RuleState``), so the report is the same bytes as ``--jobs 1`` apart from the
+run id and times. Dataset-level rules (references, uniqueness, duplicate ids, exists-per)
+merge their accumulators in the tree: each level holds the union of what its inputs saw, and
+the last merge is on the driver — see the README for what that means at scale.
 """
 
 from __future__ import annotations
