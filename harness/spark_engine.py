@@ -9,9 +9,11 @@ error), a counting pass gives each partition the line it starts on, and each par
 the same reader, rules and caps. Every task sends back plain data; the partial states are
 merged with ``treeReduce`` on the executors (merging is associative and commutative, see
 ``harness.engine.RuleState``), so the report is the same bytes as ``--jobs 1`` apart from the
-run id and times. Dataset-level rules (references, uniqueness, duplicate ids, exists-per)
-merge their accumulators in the tree: each level holds the union of what its inputs saw, and
-the last merge is on the driver — see the README for what that means at scale.
+run id and times. Dataset-level rules (references resolve, unique NHS numbers, duplicate
+ids, a care plan per resident, referenced organisations) run as Spark joins and aggregations
+on exports of 64 MB or more: their keyed contents (every resource key, reference, key value)
+are reduced by key across the cluster and the driver receives only what becomes a finding and
+the totals. Smaller exports merge those contents in the tree, which costs fewer stages.
 """
 
 from __future__ import annotations
@@ -26,6 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.checks.bundle import EXAMPLES, DuplicateIdAccumulator
+from harness.checks.dataset import (
+    ExistsPerAccumulator,
+    Pending,
+    ReferenceAccumulator,
+    ReferencedAccumulator,
+    UniqueAccumulator,
+    reference_keys,
+)
+from harness.checks.registry import subject_order
 from harness.engine import Run
 from harness.errors import ConfigurationError, Problem
 from harness.parallel import NDJSON, PlanInputs, _plan, absorb, grouped, portable, run_shards, shards_of
@@ -37,6 +49,7 @@ from harness.targets.readers import MAX_LINE_BYTES, ndjson_line
 
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*):/+(.*)$")
 TREE_DEPTH = 3
+JOIN_MIN_BYTES = 64 * 1024 * 1024  # below this the dataset rules' contents are small: merged in the tree
 SHARDS_PER_CORE = 2
 
 
@@ -64,12 +77,13 @@ class SparkExport:
     engine = "spark"
 
     def __init__(self, paths: Iterable[Path | str], csv_maps: tuple[Path, ...] = (), master: str | None = None,
-                 min_partitions: int | None = None) -> None:
+                 min_partitions: int | None = None, join_min_bytes: int = JOIN_MIN_BYTES) -> None:
         self.urls = [u for p in paths if (u := export_url(p))]
         self.local = [Path(p) for p in paths if export_url(p) is None]
         self.csv_maps = tuple(csv_maps)
         self.master = master
         self.min_partitions = min_partitions  # per file; None: Spark's default (at most 2)
+        self.join_min_bytes = join_min_bytes  # from this size, dataset rules run as joins across the cluster
         self.local_target = ExportTarget(self.local, csv_maps=self.csv_maps) if self.local else None
         self._remote: list[SparkFile] | None = None
         self._hashes: dict[str, tuple[str, int]] = {}
@@ -196,6 +210,148 @@ def _merge(inputs: PlanInputs, a: dict[str, Any], b: dict[str, Any]) -> dict[str
     return portable(run)
 
 
+# -- dataset-level rules as joins and aggregations ---------------------------------------------------------
+#
+# The tree merges every rule's counts and capped findings; the large part of a dataset-level rule's
+# state (every resource key, every reference, every key value) is taken out of it (``_slim``) and
+# reduced by key across the cluster instead, so the driver receives only what becomes a finding.
+
+BIG: dict[type, dict[str, Any]] = {  # what is taken out of each accumulator, and its empty value
+    ReferenceAccumulator: {"known": set, "pending": dict},
+    DuplicateIdAccumulator: {"first": dict, "again": list, "count": int},
+    UniqueAccumulator: {"seen": dict},
+    ExistsPerAccumulator: {"subject_list": dict, "aliases": dict, "hits": dict},
+    ReferencedAccumulator: {"failing": dict, "passing": set, "aliases": dict, "referenced": set},
+}
+
+
+def _slim(kinds: dict[str, type], part: dict[str, Any]) -> dict[str, Any]:
+    """A task's state without the keyed contents of its dataset rules (those go through ``_reduce``)."""
+    states = dict(part["states"])
+    for rid, kind in kinds.items():
+        state, acc = states[rid]
+        states[rid] = (state, {**acc, **{name: empty() for name, empty in BIG[kind].items()}})
+    return {**part, "states": states}
+
+
+def _acc(rid: str, part: dict[str, Any]) -> dict[str, Any]:
+    acc: dict[str, Any] = part["states"][rid][1]
+    return acc
+
+
+def _least_pending(a: Pending, b: Pending) -> Pending:
+    first = a if subject_order(a.subject) <= subject_order(b.subject) else b
+    return Pending(first.subject, first.path, a.count + b.count)
+
+
+def _once(x: Any, _y: Any) -> Any:
+    return x
+
+
+def _add(x: int, y: int) -> int:
+    return x + y
+
+
+def _tagged(tag: tuple[str, str], rdd: Any) -> Any:
+    return rdd.map(lambda value: (tag, value))
+
+
+def _total(tag: tuple[str, str], rdd: Any) -> Any:
+    """How many elements ``rdd`` has, as one tagged element (none when it is empty)."""
+    return rdd.map(lambda _x: (tag, 1)).reduceByKey(_add)
+
+
+def _references(rid: str, accs: Any) -> list[Any]:
+    """Dangling references: the pending ones no key of which any task saw (a join on candidate keys)."""
+    known = accs.flatMap(lambda a: a["known"]).map(lambda k: (k, True)).reduceByKey(_once)
+    pending = accs.flatMap(lambda a: a["pending"].items()).reduceByKey(_least_pending)
+    candidates = pending.flatMap(lambda rp: [(k, rp[0]) for k in reference_keys(rp[0])])
+    resolved = candidates.join(known).map(lambda kv: (kv[1][0], True)).reduceByKey(_once)
+    return [_tagged((rid, "pending"), pending.subtractByKey(resolved))]
+
+
+def _first_of_key(a: tuple[Any, int, list[Any]], b: tuple[Any, int, list[Any]]) -> tuple[Any, int, list[Any]]:
+    """Per key: the least occurrence, how many tasks saw it, and the least of the other occurrences."""
+    first, other = (a, b) if subject_order(a[0]) <= subject_order(b[0]) else (b, a)
+    extras = sorted([*first[2], *other[2], other[0]], key=subject_order)[:EXAMPLES]
+    return first[0], a[1] + b[1], extras
+
+
+def _least_examples(a: list[Any], b: list[Any]) -> list[Any]:
+    return sorted(a + b, key=lambda ks: (subject_order(ks[1]), ks[0]))[:EXAMPLES]
+
+
+def _duplicate_ids(rid: str, accs: Any) -> list[Any]:
+    """Keys seen in more than one task: the least occurrence stays first, the others are duplicates."""
+    firsts = accs.flatMap(lambda a: a["first"].items()).map(lambda ks: (ks[0], (ks[1], 1, [])))
+    shared = firsts.reduceByKey(_first_of_key).filter(lambda kv: kv[1][1] > 1)
+    extras = shared.flatMap(lambda kv: [(kv[0], s) for s in kv[1][2]])
+    again = extras.union(accs.flatMap(lambda a: a["again"])).map(lambda ks: ((rid, "again"), [ks]))
+    count = shared.map(lambda kv: kv[1][1] - 1).union(accs.map(lambda a: a["count"]))
+    return [again.reduceByKey(_least_examples), count.map(lambda n: ((rid, "count"), n)).reduceByKey(_add)]
+
+
+def _unique(rid: str, accs: Any) -> list[Any]:
+    """Key values shared by more than one subject, with all their subjects."""
+    seen = accs.flatMap(lambda a: a["seen"].items()).reduceByKey(lambda x, y: x + y)
+    return [_tagged((rid, "seen"), seen.filter(lambda kv: len(kv[1]) > 1))]
+
+
+def _least_subject(a: Any, b: Any) -> Any:
+    return a if subject_order(a) <= subject_order(b) else b
+
+
+def _aliases(accs: Any) -> Any:
+    return accs.flatMap(lambda a: a["aliases"].items()).reduceByKey(min)
+
+
+def _exists_per(rid: str, accs: Any, minimum: int) -> list[Any]:
+    """Subjects referred to fewer than ``minimum`` times: hits joined to subjects through their aliases."""
+    subjects = accs.flatMap(lambda a: a["subject_list"].items()).reduceByKey(_least_subject)
+    hits = accs.flatMap(lambda a: a["hits"].items()).reduceByKey(_add)
+    per_subject = hits.join(_aliases(accs)).map(lambda kv: (kv[1][1], kv[1][0])).reduceByKey(_add)
+    judged = subjects.leftOuterJoin(per_subject).map(lambda kv: (kv[0], kv[1][0], kv[1][1] or 0))
+    return [_tagged((rid, "failing"), judged.filter(lambda x: x[2] < minimum)), _total((rid, "total"), subjects)]
+
+
+def _referenced(rid: str, accs: Any) -> list[Any]:
+    """Failing subjects that something refers to: referenced keys joined to subjects through their aliases."""
+    referenced = accs.flatMap(lambda a: a["referenced"]).map(lambda k: (k, True)).reduceByKey(_once)
+    named = referenced.join(_aliases(accs)).map(lambda kv: (kv[1][1], True)).reduceByKey(_once)
+    failing = accs.flatMap(lambda a: a["failing"].items()).reduceByKey(_least_subject)
+    shown = failing.join(named).map(lambda kv: (kv[0], kv[1][0]))
+    return [_tagged((rid, "failing"), shown), _total((rid, "named"), named)]
+
+
+def _keyed(kind: type, rid: str, accumulator: Any, accs: Any) -> list[Any]:
+    """The tagged results of one dataset rule's join, to collect with every other rule's in one job."""
+    if kind is ReferenceAccumulator:
+        return _references(rid, accs)
+    if kind is DuplicateIdAccumulator:
+        return _duplicate_ids(rid, accs)
+    if kind is UniqueAccumulator:
+        return _unique(rid, accs)
+    if kind is ExistsPerAccumulator:
+        return _exists_per(rid, accs, accumulator.minimum)
+    return _referenced(rid, accs)
+
+
+def _assemble(kind: type, got: dict[str, list[Any]]) -> dict[str, Any]:
+    """The accumulator contents the driver needs for one rule: what becomes a finding, and the totals."""
+    if kind is ReferenceAccumulator:
+        return {"known": set(), "pending": dict(got.get("pending", []))}
+    if kind is DuplicateIdAccumulator:
+        return {"first": {}, "again": (got.get("again") or [[]])[0], "count": sum(got.get("count", []))}
+    if kind is UniqueAccumulator:
+        return {"seen": dict(got.get("seen", []))}
+    failing = got.get("failing", [])
+    if kind is ExistsPerAccumulator:
+        return {"subject_list": {k: s for k, s, _n in failing}, "aliases": {k: k for k, _s, _n in failing},
+                "hits": {k: n for k, _s, n in failing if n}, "counted": sum(got.get("total", [])) - len(failing)}
+    return {"failing": dict(failing), "passing": set(), "aliases": {k: k for k, _s in failing},
+            "referenced": {k for k, _s in failing}, "counted": sum(got.get("named", [])) - len(failing)}
+
+
 def _sha256(pair: tuple[str, Any]) -> tuple[str, tuple[str, int]]:
     url, data = pair
     return url, (hashlib.sha256(data).hexdigest(), len(data))
@@ -228,6 +384,20 @@ def run_spark(plan: Plan, target: SparkExport, inputs: PlanInputs) -> Run:
     if remote:  # the report pins every input by hash: the executors read the remote files once more for it
         target.remember_hashes(dict(sc.binaryFiles(",".join(f.url for f in remote)).map(_sha256).collect()))
     if parts:
-        merged = sc.union(parts).treeReduce(functools.partial(_merge, inputs), depth=TREE_DEPTH)
+        tasks = sc.union(parts).persist()
+        size = sum(p.stat().st_size for p, _ in target.local_files()) + sum(f.size for f in remote)
+        kinds = {rid: type(state.accumulator) for rid, state in run.states.items()
+                 if type(state.accumulator) in BIG} if size >= target.join_min_bytes else {}
+        merged = tasks.map(functools.partial(_slim, kinds)).treeReduce(functools.partial(_merge, inputs),
+                                                                          depth=TREE_DEPTH)
+        results = [r for rid, kind in kinds.items()
+                   for r in _keyed(kind, rid, run.states[rid].accumulator, tasks.map(functools.partial(_acc, rid)))]
+        got: dict[str, dict[str, list[Any]]] = {rid: {} for rid in kinds}
+        for (rid, name), value in (sc.union(results).collect() if results else []):
+            got[rid].setdefault(name, []).append(value)
+        for rid, kind in kinds.items():
+            state, acc = merged["states"][rid]
+            merged["states"][rid] = (state, {**acc, **_assemble(kind, got[rid])})
+        tasks.unpersist()
         absorb(run, merged)
     return run

@@ -48,14 +48,20 @@ def _normal(a: Assessment) -> dict[str, Any]:
     return report
 
 
-def _both(paths: list[Path | str], local_paths: list[Path] | None = None,
-          min_partitions: int | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-    from harness.spark_engine import SparkExport
+def _both(paths: list[Path | str], local_paths: list[Path] | None = None, min_partitions: int | None = None,
+          joins: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    from harness.spark_engine import JOIN_MIN_BYTES, SparkExport
 
     local = assess("asl-dscr-core", ExportTarget(local_paths or [Path(p) for p in paths]), as_of=AS_OF, jobs=1)
-    spark = assess("asl-dscr-core", SparkExport(paths, master="local[2]", min_partitions=min_partitions),
-                   as_of=AS_OF)
+    spark = assess("asl-dscr-core", SparkExport(paths, master="local[2]", min_partitions=min_partitions,
+                                                join_min_bytes=0 if joins else JOIN_MIN_BYTES), as_of=AS_OF)
     return _normal(local), _normal(spark)
+
+
+# the defects dataset-level rules find: each is checked with those rules run as Spark joins too
+DATASET_DEFECTS = ("nhs-duplicate", "duplicate-resource", "dangling-reference", "resident-without-care-plan",
+                   "observation-not-linked", "task-not-linked", "site-run-by-org-without-ods",
+                   "location-managed-by-practitioner", "unversioned-record")
 
 
 @pytest.mark.parametrize("defect", [None, *EXPORT_DEFECTS])
@@ -65,6 +71,24 @@ def test_spark_gives_the_local_report_on_every_defect_switch(spark: Any, defect:
     assert on_spark == local
     if defect:
         assert local["decision"]["outcome"] != "pass" or local["findings"], defect
+
+
+@pytest.mark.parametrize("defects", [(), DATASET_DEFECTS, *((d,) for d in DATASET_DEFECTS)], ids=str)
+def test_dataset_rules_as_spark_joins_give_the_local_report(spark: Any, defects: tuple[str, ...], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import harness.spark_engine as engine
+
+    joined: list[str] = []
+    keyed = engine._keyed
+    monkeypatch.setattr(engine, "_keyed", lambda kind, *rest: joined.append(kind.__name__) or keyed(kind, *rest))
+    resources = list(Generator(12, seed=8, defects=defects).resources())
+    write_ndjson(iter(resources), tmp_path / "export")
+    write_ndjson(iter(resources[::5]), tmp_path / "export" / "again" / "copies")  # duplicates across files
+    local, on_spark = _both([tmp_path / "export"], min_partitions=3, joins=True)
+    assert on_spark == local
+    assert any("more than once" in f["message"] for f in local["findings"])  # the copies are duplicates
+    assert {"ReferenceAccumulator", "DuplicateIdAccumulator", "UniqueAccumulator", "ExistsPerAccumulator",
+            "ReferencedAccumulator"} <= set(joined)  # every kind of dataset rule went through its join
 
 
 def test_ndjson_from_a_url_in_many_partitions_keeps_its_line_numbers(spark: Any, tmp_path: Path) -> None:

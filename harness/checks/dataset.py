@@ -98,7 +98,7 @@ def path_of_reference(resource: dict[str, Any], reference: str) -> Path:
 
 
 @dataclass(slots=True)
-class _Pending:
+class Pending:
     """A reference target not seen yet: how often it is referred to, and one referrer to show.
 
     One example per target keeps memory small when a bulk export lists referrers before the
@@ -109,7 +109,7 @@ class _Pending:
     path: Path
     count: int = 1
 
-    def merge(self, other: _Pending) -> None:
+    def merge(self, other: Pending) -> None:
         """Fold in another shard: the count adds up, the example read first (by where it is) stays."""
         self.count += other.count
         if subject_order(other.subject) < subject_order(self.subject):
@@ -120,7 +120,7 @@ class _Pending:
 class ReferenceAccumulator:
     allow_external: tuple[str, ...]
     known: set[str] = field(default_factory=set)
-    pending: dict[str, _Pending] = field(default_factory=dict)
+    pending: dict[str, Pending] = field(default_factory=dict)
     local: list[tuple[Issue, Subject]] = field(default_factory=list)
     # (resource type, position among its references) → the path it had last time: checked, then reused
     hints: dict[tuple[str, int], Path] = field(default_factory=dict)
@@ -154,7 +154,7 @@ class ReferenceAccumulator:
             pending = self.pending.get(ref)
             if pending is None:
                 subject = subject or subject_of(resource, item.location)
-                self.pending[ref] = _Pending(subject, self._path(resource, position, ref))
+                self.pending[ref] = Pending(subject, self._path(resource, position, ref))
             else:
                 pending.count += 1
 
@@ -218,10 +218,11 @@ class ExistsPerAccumulator:
     aliases: dict[str, str] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
     overflow: int = 0
+    counted: int = 0  # subjects judged elsewhere (a Spark join) and not held here
 
     @property
     def subjects(self) -> int:
-        return len(self.subject_list)
+        return len(self.subject_list) + self.counted
 
     def observe(self, item: Located, is_subject: bool) -> None:
         resource, location, full_url = item.resource, item.location, item.full_url
@@ -229,9 +230,9 @@ class ExistsPerAccumulator:
             keys = resource_keys(resource, full_url)
             if keys:
                 primary = keys[0]
-                self.subject_list[primary] = subject_of(resource, location)
+                _keep_least(self.subject_list, primary, subject_of(resource, location))
                 for k in keys:
-                    self.aliases[k] = primary
+                    _alias(self.aliases, k, primary)
         if resource.get("resourceType") != self.related_type:
             return
         if self.related_where is not None and self.related_where(resource) != [True]:
@@ -244,8 +245,11 @@ class ExistsPerAccumulator:
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, ExistsPerAccumulator)
-        self.subject_list.update(other.subject_list)
-        self.aliases.update(other.aliases)
+        for key, subject in other.subject_list.items():
+            _keep_least(self.subject_list, key, subject)
+        for alias, primary in other.aliases.items():
+            _alias(self.aliases, alias, primary)
+        self.counted += other.counted
         for k, n in other.hits.items():
             self.hits[k] = self.hits.get(k, 0) + n
 
@@ -260,6 +264,20 @@ class ExistsPerAccumulator:
             if found < self.minimum:
                 yield Issue(f"{found} {self.related_type} resource(s) refer to this one; "
                             f"at least {self.minimum} required", None, "required"), self.subject_list[key]
+
+
+def _keep_least(held: dict[str, Subject], key: str, subject: Subject) -> None:
+    """A key seen more than once (the same resource twice) keeps the occurrence read first, by where it is."""
+    mine = held.get(key)
+    if mine is None or subject_order(subject) < subject_order(mine):
+        held[key] = subject
+
+
+def _alias(aliases: dict[str, str], alias: str, primary: str) -> None:
+    """An alias claimed by two resources names the lesser key, whatever order they were read in."""
+    mine = aliases.get(alias)
+    if mine is None or primary < mine:
+        aliases[alias] = primary
 
 
 @register("exists-per", scope="dataset", reads=lambda p: [p["related"]], params={
@@ -346,10 +364,11 @@ class ReferencedAccumulator:
     aliases: dict[str, str] = field(default_factory=dict)
     referenced: set[str] = field(default_factory=set)
     overflow: int = 0
+    counted: int = 0  # referenced subjects judged elsewhere (a Spark join) and not held here
 
     @property
     def subjects(self) -> int:
-        return len({self.aliases[k] for k in self.referenced if k in self.aliases})
+        return len({self.aliases[k] for k in self.referenced if k in self.aliases}) + self.counted
 
     def observe(self, item: Located, is_subject: bool) -> None:
         resource = item.resource
@@ -359,9 +378,9 @@ class ReferencedAccumulator:
                 if self.holds(resource) == [True]:
                     self.passing.add(keys[0])
                 else:
-                    self.failing[keys[0]] = subject_of(resource, item.location)
+                    _keep_least(self.failing, keys[0], subject_of(resource, item.location))
                 for k in keys:
-                    self.aliases[k] = keys[0]
+                    _alias(self.aliases, k, keys[0])
         rtype = resource.get("resourceType")
         for referrer, via in self.referrers:
             if rtype != referrer:
@@ -373,10 +392,13 @@ class ReferencedAccumulator:
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, ReferencedAccumulator)
-        self.failing.update(other.failing)
+        for key, subject in other.failing.items():
+            _keep_least(self.failing, key, subject)
         self.passing |= other.passing
-        self.aliases.update(other.aliases)
+        for alias, primary in other.aliases.items():
+            _alias(self.aliases, alias, primary)
         self.referenced |= other.referenced
+        self.counted += other.counted
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
         named = {self.aliases[k] for k in self.referenced if k in self.aliases}
