@@ -6,7 +6,7 @@ machine is shared and noisy), checks that every N gives the same report (volatil
 aside), and prints a table with the speed-up over ``--jobs 1``. Also measures interpreter start
 to the CLI being imported (``import harness.cli``), best of five.
 
-    python benchmarks/scaling.py [--residents 6000] [--repeat 3]
+    python benchmarks/scaling.py [--residents 6000] [--repeat 3] [--spark]
 """
 
 from __future__ import annotations
@@ -25,11 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _run(export: Path, out: Path, jobs: int) -> tuple[float, float, dict[str, object]]:
+def _run(export: Path, out: Path, jobs: int, spark: bool = False) -> tuple[float, float, dict[str, object]]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
+    engine = ["--engine", "spark", "--spark-master", f"local[{jobs}]"] if spark else ["--jobs", str(jobs)]
     subprocess.run([sys.executable, "-m", "harness", "run", "asl-dscr-core", "--export", str(export), "--out",
-                    str(out), "--format", "json", "--as-of", "2026-11-01", "--jobs", str(jobs), "-q"],
+                    str(out), "--format", "json", "--as-of", "2026-11-01", "-q", *engine],
                    check=False, capture_output=True, env={**os.environ, "CARE_ASSURE_ATTESTATIONS": ""})
     seconds = time.perf_counter() - start
     peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
@@ -51,6 +52,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--residents", type=int, default=6000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--spark", action="store_true", help="also --engine spark on local[cores] (PySpark, Java)")
     args = parser.parse_args()
     from fixtures.export_generator import Generator, write_ndjson
 
@@ -62,19 +64,22 @@ def main() -> int:
         size = sum(p.stat().st_size for p in export.iterdir()) / 1024 / 1024
         print(f"export: {resources:,} resources, {size:.0f} MiB, {cores} core(s)")
         rows, reference = [], None
-        for jobs in range(1, cores + 1):
+        runs = [(str(jobs), jobs, False) for jobs in range(1, cores + 1)]
+        if args.spark:
+            runs.append((f"spark local[{cores}]", cores, True))
+        for name, jobs, spark in runs:
             best, peak, report = float("inf"), 0.0, {}
             for _ in range(args.repeat):
-                seconds, peak_now, report = _run(export, Path(tmp) / f"out-{jobs}", jobs)
+                seconds, peak_now, report = _run(export, Path(tmp) / f"out-{name}", jobs, spark)
                 best, peak = min(best, seconds), max(peak, peak_now)
             if reference is None:
                 reference = report
             same = report == reference
-            rows.append((jobs, resources / best, peak, same))
+            rows.append((name, resources / best, peak, same))
         base = rows[0][1]
-        print(f"{'jobs':>4} {'resources/s':>12} {'× jobs 1':>9} {'peak RSS MiB':>13} same report")
-        for jobs, rate, peak, same in rows:
-            print(f"{jobs:>4} {rate:>12,.0f} {rate / base:>9.2f} {peak:>13.0f} {'yes' if same else 'NO'}")
+        print(f"{'jobs':>16} {'resources/s':>12} {'× jobs 1':>9} {'peak RSS MiB':>13} same report")
+        for name, rate, peak, same in rows:
+            print(f"{name:>16} {rate:>12,.0f} {rate / base:>9.2f} {peak:>13.0f} {'yes' if same else 'NO'}")
         print(f"import harness.cli: {_import_seconds():.2f} s (best of 5)")
         return 0 if all(same for *_, same in rows) else 1
 
