@@ -7,6 +7,7 @@ aside), and prints a table with the speed-up over ``--jobs 1``. Also measures in
 to the CLI being imported (``import harness.cli``), best of five.
 
     python benchmarks/scaling.py [--residents 6000] [--repeat 3] [--spark]
+    python benchmarks/scaling.py --rss 100000,1000000,10000000   # peak RSS of --jobs 1 by export size
 """
 
 from __future__ import annotations
@@ -39,6 +40,30 @@ def _run(export: Path, out: Path, jobs: int, spark: bool = False) -> tuple[float
     return seconds, peak, report
 
 
+def _peak_rss(sizes: list[int], tmp: Path) -> None:
+    """Peak RSS of `run --jobs 1` on exports of each size (generated into ``tmp``, deleted after each)."""
+    from fixtures.export_generator import Generator, write_ndjson
+
+    print(f"{'resources':>12} {'MiB on disk':>12} {'seconds':>8} {'resources/s':>12} {'peak RSS MiB':>13}")
+    for wanted in sizes:
+        export = tmp / f"rss-{wanted}"
+        counts = write_ndjson(Generator(max(1, round(wanted / 23.2)), seed=1).resources(), export)
+        size = sum(p.stat().st_size for p in export.iterdir()) / 1024 / 1024
+        start = time.perf_counter()
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "harness", "run", "asl-dscr-core",
+                               "--export", str(export), "--out", str(tmp / "rss-out"), "--format", "json",
+                               "--as-of", "2026-11-01", "--jobs", "1", "-q"],
+                              check=False, capture_output=True, text=True,
+                              env={**os.environ, "CARE_ASSURE_ATTESTATIONS": ""})
+        seconds = time.perf_counter() - start
+        peak = int(done.stderr.strip().splitlines()[-1]) / 1024
+        total = sum(counts.values())
+        print(f"{total:>12,} {size:>12,.0f} {seconds:>8.0f} {total / seconds:>12,.0f} {peak:>13.0f}", flush=True)
+        for p in export.iterdir():
+            p.unlink()
+        export.rmdir()
+
+
 def _import_seconds() -> float:
     best = float("inf")
     for _ in range(5):
@@ -53,7 +78,13 @@ def main() -> int:
     parser.add_argument("--residents", type=int, default=6000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--spark", action="store_true", help="also --engine spark on local[cores] (PySpark, Java)")
+    parser.add_argument("--rss", default="", help="comma-separated export sizes (resources) for the peak-RSS table, "
+                                                 "e.g. 100000,1000000,10000000 (needs /usr/bin/time)")
     args = parser.parse_args()
+    if args.rss:
+        with tempfile.TemporaryDirectory(prefix="care-assure-rss-") as tmp:
+            _peak_rss([int(x) for x in args.rss.split(",")], Path(tmp))
+        return 0
     from fixtures.export_generator import Generator, write_ndjson
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -28,6 +28,7 @@ from harness.checks.registry import Accumulator, RuleContext, Subject, register,
 from harness.fhir.paths import render
 from harness.fhir.validator import reference_type
 from harness.results import Issue
+from harness.spill import SpillMap
 from harness.targets.base import Located
 
 EXAMPLES = 100
@@ -179,7 +180,7 @@ class DuplicateIdAccumulator:
     least occurrence of each key, a merge keeps the lesser of two and counts the other.
     """
 
-    first: dict[str, Subject] = field(default_factory=dict)  # key -> its least occurrence so far
+    first: SpillMap[Subject] = field(default_factory=SpillMap)  # key -> its least occurrence (spills to disk)
     again: list[tuple[str, Subject]] = field(default_factory=list)  # the least EXAMPLES other occurrences
     count: int = 0
     subjects: int = 0

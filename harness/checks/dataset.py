@@ -19,6 +19,7 @@ from harness.checks.registry import Accumulator, RuleContext, Subject, register,
 from harness.fhir.paths import Path, render
 from harness.fhirpath import compile_path
 from harness.results import Issue, Location
+from harness.spill import SpillMap, SpillSet
 from harness.targets.base import Located
 
 LOCAL_EXAMPLES = 100  # dangling "#id" references kept to show; the count stays exact
@@ -119,8 +120,8 @@ class Pending:
 @dataclass
 class ReferenceAccumulator:
     allow_external: tuple[str, ...]
-    known: set[str] = field(default_factory=set)
-    pending: dict[str, Pending] = field(default_factory=dict)
+    known: SpillSet = field(default_factory=SpillSet)  # every resource key: spills to disk past a bound
+    pending: SpillMap[Pending] = field(default_factory=SpillMap)
     local: list[tuple[Issue, Subject]] = field(default_factory=list)
     # (resource type, position among its references) → the path it had last time: checked, then reused
     hints: dict[tuple[str, int], Path] = field(default_factory=dict)
@@ -157,6 +158,7 @@ class ReferenceAccumulator:
                 self.pending[ref] = Pending(subject, self._path(resource, position, ref))
             else:
                 pending.count += 1
+                self.pending[ref] = pending  # a spilled entry is a copy: put it back
 
     def _path(self, resource: dict[str, Any], position: int, ref: str) -> Path:
         """The element path of a reference; resources of one shape reuse the last one found."""
@@ -177,6 +179,7 @@ class ReferenceAccumulator:
                 self.pending[ref] = p
             else:
                 mine.merge(p)
+                self.pending[ref] = mine
         self.local.extend(other.local)
         self.local_count += other.local_count
         self.subjects += other.subjects

@@ -1,0 +1,103 @@
+"""Indexes that spill to disk behave as a dict and a set, and a run whose indexes spill gives the same report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pickle
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fixtures.export_generator import Generator, write_ndjson
+from harness.runner import assess
+from harness.spill import SpillMap, SpillSet
+from harness.targets.export import ExportTarget
+
+keys = st.text(min_size=0, max_size=6)
+ops = st.lists(st.tuples(st.sampled_from(["set", "get", "in"]), keys, st.integers()), max_size=200)
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=ops, limit=st.integers(0, 8))
+def test_spill_map_is_a_dict(ops: list[tuple[str, str, int]], limit: int) -> None:
+    mine: SpillMap[int] = SpillMap(limit=limit)
+    model: dict[str, int] = {}
+    for op, key, value in ops:
+        if op == "set":
+            mine[key] = value
+            model[key] = value
+        elif op == "get":
+            assert mine.get(key) == model.get(key)
+        else:
+            assert (key in mine) == (key in model)
+    assert len(mine) == len(model) and dict(mine.items()) == model and sorted(mine) == sorted(model)
+    again = pickle.loads(pickle.dumps(mine))
+    assert dict(again.items()) == model and mine == model
+
+
+@settings(max_examples=60, deadline=None)
+@given(members=st.lists(keys, max_size=100), probes=st.lists(keys, max_size=30), limit=st.integers(0, 8))
+def test_spill_set_is_a_set(members: list[str], probes: list[str], limit: int) -> None:
+    mine = SpillSet(limit=limit)
+    for m in members:
+        mine.add(m)
+    assert len(mine) == len(set(members)) and set(mine) == set(members)
+    assert all((p in mine) == (p in set(members)) for p in probes)
+    other = SpillSet(probes, limit=limit)
+    other |= mine
+    assert set(other) == set(members) | set(probes)
+    assert pickle.loads(pickle.dumps(mine)) == set(members)
+
+
+def test_a_spilled_index_leaves_no_file_behind() -> None:
+    index: SpillMap[str] = SpillMap(limit=2)
+    for i in range(10):
+        index[f"k{i}"] = "v"
+    assert index.spilled and index.disk is not None
+    path = Path(index.disk.path)
+    assert path.is_file()
+    del index
+    import gc
+
+    gc.collect()
+    assert not path.exists()
+
+
+def report_of(report: dict[str, Any]) -> Any:
+    done = orjson.loads(orjson.dumps(report))
+    for key in ("id", "started", "finished"):
+        done["run"].pop(key)
+    return done
+
+
+@pytest.mark.parametrize("defects", [(), ("duplicate-resource", "dangling-reference", "nhs-duplicate",
+                                          "resident-without-care-plan", "observation-not-linked")])
+def test_a_run_whose_indexes_spill_gives_the_same_report(defects: tuple[str, ...], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    write_ndjson(Generator(15, seed=3, defects=defects).resources(), tmp_path / "export")
+
+    def report() -> Any:
+        return report_of(assess("asl-dscr-core", ExportTarget([tmp_path / "export"]), as_of=dt.date(2026, 11, 1),
+                                jobs=1).report)
+
+    in_memory = report()
+    import harness.spill
+
+    opened: list[object] = []
+
+    class CountedDisk(harness.spill._Disk):
+        def __init__(self) -> None:
+            super().__init__()
+            opened.append(self)
+
+    monkeypatch.setattr("harness.spill.LIMIT", 3)  # every index past three entries goes to disk
+    monkeypatch.setattr("harness.spill._Disk", CountedDisk)
+    assert report() == in_memory
+    assert len(opened) >= 2  # the reference and duplicate-id indexes both spilled
+    monkeypatch.setattr("harness.parallel.MIN_SHARD_BYTES", 4096)  # and over two processes, shards spilling
+    assert report_of(assess("asl-dscr-core", ExportTarget([tmp_path / "export"]), as_of=dt.date(2026, 11, 1),
+                            jobs=2).report) == in_memory
