@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from harness.errors import ConfigurationError, Problem
 from harness.results import InputFile
 from harness.yamlsource import load_yaml
@@ -70,6 +68,12 @@ def _hash(path: Path, shown: str) -> InputFile:
     return InputFile(shown, digest, path.stat().st_size)
 
 
+def _validator() -> Any:
+    import jsonschema  # noqa: PLC0415 - loaded only when an attestations file is read
+
+    return jsonschema.Draft202012Validator(SCHEMA)
+
+
 def load_attestations(path: Path) -> Attestations:
     """Read and check an attestations file; every problem names the file and line."""
     if not path.is_file():
@@ -77,7 +81,7 @@ def load_attestations(path: Path) -> Attestations:
     doc = load_yaml(path)
     problems = [Problem(f"{'/'.join(map(str, e.absolute_path)) or '(top level)'}: {e.message}", str(path),
                         doc.line_of(tuple(e.absolute_path)))
-                for e in jsonschema.Draft202012Validator(SCHEMA).iter_errors(doc.data)]
+                for e in _validator().iter_errors(doc.data)]
     if problems:
         raise ConfigurationError(problems)
     answers, inputs = {}, {path.name: _hash(path, path.name)}

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from fixtures.defect_names import API_DEFECTS, EXPORT_DEFECTS
@@ -171,6 +170,13 @@ def run(
         total = target.total_bytes() if isinstance(target, ExportTarget) else 0
         with stop.on_signals(), reporting(progress_reporter(quiet)):
             if total >= PROGRESS_MIN_BYTES and not quiet and err.is_terminal:
+                from rich.progress import (  # noqa: PLC0415 - only for a bar on a terminal
+                    BarColumn,
+                    DownloadColumn,
+                    Progress,
+                    TimeRemainingColumn,
+                )
+
                 with Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(),
                               TimeRemainingColumn(), console=err, transient=True) as bar:
                     task = bar.add_task("reading export", total=total)

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from functools import cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import Problem
 from harness.yamlsource import YamlDocument
 
+if TYPE_CHECKING:
+    import jsonschema
+
 
 @cache
 def _validator(path: Path) -> jsonschema.protocols.Validator:
+    import jsonschema  # noqa: PLC0415 - only when a document is validated (a run with linted packs does not)
+
     schema = json.loads(path.read_text(encoding="utf-8"))
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -41,6 +44,8 @@ def instance_problems(data: Any, schema: Path, source: str) -> list[Problem]:
 
 
 def validate_params(schema: dict[str, Any], params: dict[str, Any]) -> list[str]:
+    import jsonschema  # noqa: PLC0415 - see _validator
+
     cls = jsonschema.validators.validator_for(schema)
     return [
         f"{'/'.join(map(str, e.absolute_path)) or 'check'}: {e.message}"

@@ -2,7 +2,7 @@
 
 Dataset-level rules index every resource of an export (its key, for references to resolve and
 duplicate ids to be found). Past ``limit`` entries the rest go to a SQLite file in the temporary
-directory (no journal, no fsync: it is scratch, deleted when the index is), and a Bloom filter
+directory (no journal, no fsync: it is scratch, gone when the index is), and a Bloom filter
 in memory answers most "is it there?" questions for keys that are not, without a disk read. So a
 10-million-resource export is checked in the memory a 100,000-resource one needs. Pickling
 (``--jobs`` workers, Spark tasks) sends the entries themselves: a shard is bounded by its size.
@@ -13,38 +13,52 @@ from __future__ import annotations
 import os
 import pickle
 import sqlite3
-import tempfile
 import weakref
 from collections.abc import Iterable, Iterator, MutableMapping
-from pathlib import Path
 from typing import Any, TypeVar
 
 V = TypeVar("V")
-LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "200000"))  # entries kept in memory, per index
-BLOOM_BITS = 1 << 27  # 16 MiB of filter: about 1 % false positives at 13 million keys
+LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "25000"))  # entries kept in memory, per index
+BLOOM_BITS = 1 << 20  # the filter's first size (128 KiB); it doubles to stay at 10 bits or more per key
 BATCH = 5000  # writes buffered before they go to disk
 
 
 class _Disk:
-    """The spilled part: a SQLite table of pickled values, a write buffer and a Bloom filter."""
+    """The spilled part: a SQLite table of pickled values, a write buffer and a Bloom filter.
+
+    The database is SQLite's private temporary one (an empty file name): it lives in memory up to
+    its cache size and then in a file SQLite unlinks as it opens it, so nothing is left behind,
+    even by a process that is killed.
+    """
 
     def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="care-assure-index-", suffix=".sqlite")
-        os.close(fd)
-        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "temp_store = FILE", "cache_size = -8192"):
+        self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -4096"):
             self.db.execute(f"PRAGMA {pragma}")
         self.db.execute("CREATE TABLE e (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
-        self.bloom = bytearray(BLOOM_BITS // 8)
+        self.bits = BLOOM_BITS
+        self.bloom = bytearray(self.bits // 8)
         self.buffer: dict[str, bytes] = {}
         self.count = 0
-        self._finalizer = weakref.finalize(self, _remove, self.db, self.path)
+        self._finalizer = weakref.finalize(self, self.db.close)
 
     def _bits(self, key: str) -> tuple[int, int, int]:
         h = hash(key)
         h2 = (h >> 32) | 1
-        mask = BLOOM_BITS - 1
+        mask = self.bits - 1
         return h & mask, (h + h2) & mask, (h + 2 * h2) & mask
+
+    def _mark(self, key: str) -> None:
+        for b in self._bits(key):
+            self.bloom[b >> 3] |= 1 << (b & 7)
+
+    def _grow(self) -> None:
+        """Double the filter and mark every key again (amortised: each doubling follows as many new keys)."""
+        self.flush()
+        self.bits *= 2
+        self.bloom = bytearray(self.bits // 8)
+        for (key,) in self.db.execute("SELECT k FROM e"):
+            self._mark(key)
 
     def maybe(self, key: str) -> bool:
         bloom = self.bloom
@@ -60,10 +74,11 @@ class _Disk:
         return row[0] if row else None
 
     def put(self, key: str, value: bytes, new: bool) -> None:
-        for b in self._bits(key):
-            self.bloom[b >> 3] |= 1 << (b & 7)
+        self._mark(key)
         self.buffer[key] = value
         self.count += new
+        if self.count * 10 > self.bits:
+            self._grow()
         if len(self.buffer) >= BATCH:
             self.flush()
 
@@ -75,11 +90,6 @@ class _Disk:
     def items(self) -> Iterator[tuple[str, bytes]]:
         self.flush()
         yield from self.db.execute("SELECT k, v FROM e ORDER BY k")
-
-
-def _remove(db: sqlite3.Connection, path: str) -> None:
-    db.close()
-    Path(path).unlink(missing_ok=True)
 
 
 class SpillMap(MutableMapping[str, V]):

@@ -86,7 +86,7 @@ class Catalogue:
             packs: list[Pack] = []
             problems: list[Problem] = []
             for path in discover(self.pack_dirs):
-                pack, found = read_pack(path)
+                pack, found = read_pack(path, trust_lint_cache=True)
                 problems.extend(found)
                 if pack is not None:
                     packs.append(pack)

@@ -9,7 +9,7 @@ not with the size of the resources.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,9 +217,9 @@ class ExistsPerAccumulator:
     via: Any
     related_where: Any
     minimum: int
-    subject_list: dict[str, Subject] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    hits: dict[str, int] = field(default_factory=dict)
+    subject_list: SpillMap[Subject] = field(default_factory=SpillMap)  # one per resident: spills past a bound
+    aliases: SpillMap[str] = field(default_factory=SpillMap)
+    hits: SpillMap[int] = field(default_factory=SpillMap)
     overflow: int = 0
     counted: int = 0  # subjects judged elsewhere (a Spark join) and not held here
 
@@ -257,7 +257,7 @@ class ExistsPerAccumulator:
             self.hits[k] = self.hits.get(k, 0) + n
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
-        counts: dict[str, int] = {}
+        counts: SpillMap[int] = SpillMap()
         for key, n in self.hits.items():
             primary = self.aliases.get(key)
             if primary is not None:
@@ -269,14 +269,14 @@ class ExistsPerAccumulator:
                             f"at least {self.minimum} required", None, "required"), self.subject_list[key]
 
 
-def _keep_least(held: dict[str, Subject], key: str, subject: Subject) -> None:
+def _keep_least(held: MutableMapping[str, Subject], key: str, subject: Subject) -> None:
     """A key seen more than once (the same resource twice) keeps the occurrence read first, by where it is."""
     mine = held.get(key)
     if mine is None or subject_order(subject) < subject_order(mine):
         held[key] = subject
 
 
-def _alias(aliases: dict[str, str], alias: str, primary: str) -> None:
+def _alias(aliases: MutableMapping[str, str], alias: str, primary: str) -> None:
     """An alias claimed by two resources names the lesser key, whatever order they were read in."""
     mine = aliases.get(alias)
     if mine is None or primary < mine:
@@ -302,7 +302,7 @@ class UniqueAccumulator:
 
     key: Any
     label: str
-    seen: dict[Any, list[Subject]] = field(default_factory=dict)
+    seen: SpillMap[list[Subject]] = field(default_factory=SpillMap)  # key value (as text) -> its subjects
     subjects: int = 0
     overflow: int = 0
 
@@ -312,14 +312,16 @@ class UniqueAccumulator:
             return
         self.subjects += 1
         subject = subject_of(resource, location)
-        for value in dict.fromkeys(_hashable(v) for v in self.key(resource)):
-            self.seen.setdefault(value, []).append(subject)
+        for value in dict.fromkeys(_key_text(v) for v in self.key(resource)):
+            held = self.seen.get(value)
+            self.seen[value] = [subject] if held is None else [*held, subject]
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, UniqueAccumulator)
         self.subjects += other.subjects
         for value, subjects in other.seen.items():
-            self.seen.setdefault(value, []).extend(subjects)
+            held = self.seen.get(value)
+            self.seen[value] = subjects if held is None else held + subjects
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
         shared = [sorted(s, key=_subject_order) for s in self.seen.values() if len(s) > 1]
@@ -336,12 +338,11 @@ def _subject_order(s: Subject) -> tuple[str, str, str]:
     return (s.resource_type or "", s.resource_id or "", str(s.location or ""))
 
 
-def _hashable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
-    if isinstance(value, list):
-        return tuple(_hashable(v) for v in value)
-    return value
+def _key_text(value: Any) -> str:
+    """A key value as text: a string as it is, anything else (numbers, codings) as canonical JSON after a NUL."""
+    if isinstance(value, str):
+        return value
+    return "\x00" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 @register("unique", scope="dataset", params={

@@ -19,6 +19,7 @@ from harness.errors import ConfigurationError, Problem
 from harness.fhir.element_paths import unknown_elements
 from harness.fhir.model import r4
 from harness.fhirpath import FHIRPathSyntaxError, compile_path
+from harness.packs import lint_cache
 from harness.packs.model import Pack, Rule, Standard
 from harness.paths import rulepack_schema_path, standards_dir
 from harness.results import Level
@@ -48,13 +49,23 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def read_pack(path: Path, registry: Registry = REGISTRY) -> tuple[Pack | None, list[Problem]]:
-    """Parse and lint one pack file; the pack is None when it cannot be built."""
+def read_pack(path: Path, registry: Registry = REGISTRY,
+              trust_lint_cache: bool = False) -> tuple[Pack | None, list[Problem]]:
+    """Parse and lint one pack file; the pack is None when it cannot be built.
+
+    With ``trust_lint_cache`` (a run, not `packs lint`), bytes that already passed lint with this
+    harness are built without linting them again (see ``lint_cache``).
+    """
     display = _display(path)
     try:
         doc = load_yaml(path, display)
     except ConfigurationError as exc:
         return None, exc.problems
+    sha = hashlib.sha256(doc.text.encode("utf-8")).hexdigest()
+    if trust_lint_cache and lint_cache.passed(sha):
+        pack, problems = _build(doc, registry, lint=False)
+        if not problems:
+            return pack, problems
     rules_data = doc.data.get("rules") if isinstance(doc.data, dict) else None
 
     def rule_of(pointer: tuple[Any, ...]) -> str | None:
@@ -69,10 +80,12 @@ def read_pack(path: Path, registry: Registry = REGISTRY) -> tuple[Pack | None, l
     if problems:
         return None, problems
     pack, problems = _build(doc, registry)
+    if trust_lint_cache and not problems:
+        lint_cache.record(sha)
     return pack, problems
 
 
-def _build(doc: YamlDocument, registry: Registry) -> tuple[Pack, list[Problem]]:
+def _build(doc: YamlDocument, registry: Registry, lint: bool = True) -> tuple[Pack, list[Problem]]:
     data = doc.data
     problems: list[Problem] = []
     standards = {s["id"]: Standard(s["id"], s["title"], s["version"], s.get("url"), s.get("evidence"))
@@ -96,14 +109,15 @@ def _build(doc: YamlDocument, registry: Registry) -> tuple[Pack, list[Problem]]:
             problem(f"standard '{r['standard']}' is not declared in this pack{hint}", "standard")
             continue
         resources = (r["resource"],) if isinstance(r["resource"], str) else tuple(r["resource"])
-        _lint_resources(resources, problem)
-        _lint_check(r, registry, problem)
-        for field in ("select", "where"):
-            if field in r:
-                _lint_fhirpath(r[field], problem, field)
-                _lint_elements(r[field], resources, problem, field)
-        if isinstance(r["check"].get("expression"), str):
-            _lint_elements(r["check"]["expression"], resources, problem, "check", "expression")
+        if lint:
+            _lint_resources(resources, problem)
+            _lint_check(r, registry, problem)
+            for field in ("select", "where"):
+                if field in r:
+                    _lint_fhirpath(r[field], problem, field)
+                    _lint_elements(r[field], resources, problem, field)
+            if isinstance(r["check"].get("expression"), str):
+                _lint_elements(r["check"]["expression"], resources, problem, "check", "expression")
         start = dt.date.fromisoformat(r["effective_from"])
         until = dt.date.fromisoformat(r["effective_until"]) if "effective_until" in r else None
         if until is not None and until <= start:
