@@ -21,6 +21,7 @@ V = TypeVar("V")
 LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "25000"))  # entries kept in memory, per index
 BLOOM_BITS = 1 << 20  # the filter's first size (128 KiB); it doubles to stay at 10 bits or more per key
 BATCH = 5000  # writes buffered before they go to disk
+HOT = 16384  # members found on disk kept at hand, the oldest forgotten first
 
 
 class _Disk:
@@ -167,14 +168,22 @@ class SpillSet:
 
     def __init__(self, members: Iterable[str] = (), limit: int | None = None) -> None:
         self.map: SpillMap[bool] = SpillMap(limit=limit)
+        self.hot: dict[object, None] = {}  # members lately found on disk (a resident's key, referred to again)
         self |= members
 
     def add(self, key: str) -> None:
-        if key not in self.map:
+        if key not in self:
             self.map[key] = True
 
     def __contains__(self, key: object) -> bool:
-        return key in self.map
+        if key in self.hot or key in self.map.mem:
+            return True
+        if key not in self.map:
+            return False
+        if len(self.hot) >= HOT:
+            del self.hot[next(iter(self.hot))]
+        self.hot[key] = None
+        return True
 
     def __ior__(self, other: Iterable[str]) -> SpillSet:
         for key in other:
