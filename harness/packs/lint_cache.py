@@ -3,7 +3,8 @@
 `packs lint` always lints. A run (``Catalogue``) lints a pack the first time it meets its bytes
 and records the SHA-256 in the user's cache (``$CARE_ASSURE_CACHE``, else
 ``$XDG_CACHE_HOME/care-assure``, else ``~/.cache/care-assure``), in a file named for this
-harness: its version, the loader and the rule-pack schema. A pack whose bytes change, or a
+harness: its version, the loader, the check kinds, the FHIRPath and element-path code and the
+rule-pack schema. A pack whose bytes change, or a
 harness that lints differently, is linted again. The cache holds hashes only (JSON, never code);
 when it cannot be read or written, every pack is linted, as before.
 """
@@ -31,9 +32,11 @@ def cache_dir() -> Path:
 
 @functools.cache
 def _stamp() -> str:
+    """This harness's way of linting: its version and the code and schema lint reads (check kinds included)."""
+    harness = Path(__file__).parents[1]
     digest = hashlib.sha256(__version__.encode())
-    for source in (Path(__file__).with_name("loader.py"), rulepack_schema_path(),
-                   Path(__file__).parents[1] / "checks" / "registry.py"):
+    for source in (Path(__file__).with_name("loader.py"), rulepack_schema_path(), harness / "fhirpath.py",
+                   harness / "fhir" / "element_paths.py", *sorted((harness / "checks").glob("*.py"))):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
