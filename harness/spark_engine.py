@@ -382,7 +382,12 @@ def run_spark(plan: Plan, target: SparkExport, inputs: PlanInputs) -> Run:
                 line += counts[len(starts) - 1]
         parts.append(lines.mapPartitionsWithIndex(functools.partial(_ndjson_partition, inputs, starts)))
     if remote:  # the report pins every input by hash: the executors read the remote files once more for it
-        target.remember_hashes(dict(sc.binaryFiles(",".join(f.url for f in remote)).map(_sha256).collect()))
+        hashes = dict(sc.binaryFiles(",".join(f.url for f in remote)).map(_sha256).collect())
+        unhashed = [f.display for f in remote if f.url not in hashes]
+        if unhashed:  # a report pins every input: one that cannot be pinned is not reported on
+            raise ConfigurationError([Problem("Spark listed this file but could not read it whole to hash it", name)
+                                      for name in unhashed])
+        target.remember_hashes(hashes)
     if parts:
         tasks = sc.union(parts).persist()
         size = sum(p.stat().st_size for p, _ in target.local_files()) + sum(f.size for f in remote)
