@@ -93,6 +93,9 @@ class _Disk:
         yield from self.db.execute("SELECT k, v FROM e ORDER BY k")
 
 
+_MISSING: Any = object()
+
+
 class SpillMap(MutableMapping[str, V]):
     """A str-keyed dict with at most ``limit`` entries in memory; values must be picklable.
 
@@ -107,15 +110,19 @@ class SpillMap(MutableMapping[str, V]):
         for k, v in items:
             self[k] = v
 
-    def __getitem__(self, key: str) -> V:
-        try:
-            return self.mem[key]
-        except KeyError:
-            pass
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value, or ``default``, with no exception on the way: a new key is the usual case, per resource."""
+        found = self.mem.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
         raw = self.disk.get(key) if self.disk is not None else None
-        if raw is None:
+        return default if raw is None else pickle.loads(raw)  # our own scratch file, written by this process
+
+    def __getitem__(self, key: str) -> V:
+        found = self.get(key, _MISSING)
+        if found is _MISSING:
             raise KeyError(key)
-        value: V = pickle.loads(raw)
+        value: V = found
         return value
 
     def __setitem__(self, key: str, value: V) -> None:
@@ -172,7 +179,7 @@ class SpillSet:
         self |= members
 
     def add(self, key: str) -> None:
-        if key not in self:
+        if key not in self.hot and self.map.get(key) is None:
             self.map[key] = True
 
     def __contains__(self, key: object) -> bool:

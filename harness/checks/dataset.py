@@ -314,14 +314,20 @@ class UniqueAccumulator:
         subject = subject_of(resource, location)
         for value in dict.fromkeys(_key_text(v) for v in self.key(resource)):
             held = self.seen.get(value)
-            self.seen[value] = [subject] if held is None else [*held, subject]
+            if held is None:
+                self.seen[value] = [subject]
+            else:  # one NHS number on every resident must not cost a copy per resident
+                held.append(subject)
+                self.seen[value] = held  # a spilled entry is a copy: put it back
 
     def merge(self, other: Accumulator) -> None:
         assert isinstance(other, UniqueAccumulator)
         self.subjects += other.subjects
         for value, subjects in other.seen.items():
             held = self.seen.get(value)
-            self.seen[value] = subjects if held is None else held + subjects
+            if held is not None:
+                held.extend(subjects)
+            self.seen[value] = subjects if held is None else held
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
         shared = [sorted(s, key=_subject_order) for s in self.seen.values() if len(s) > 1]
