@@ -143,7 +143,8 @@ def _renamed(item: Located | ReadError, display: str, own: str) -> Located | Rea
 _PLANS: dict[PlanInputs, Plan] = {}  # the parent's plan, inherited by forked workers (no second compile)
 
 
-def _plan(inputs: PlanInputs) -> Plan:
+def plan_of(inputs: PlanInputs) -> Plan:
+    """The plan these inputs name, built once per process (a forked worker inherits the parent's)."""
     found = _PLANS.get(inputs)
     if found is None:
         found = _PLANS[inputs] = _build(inputs)
@@ -168,7 +169,7 @@ def run_shard(inputs: PlanInputs, shard: Shard) -> dict[str, Any]:
 
 def run_shards(inputs: PlanInputs, shards: list[Shard]) -> dict[str, Any]:
     """In a worker: several shards through one run of its own plan; plain data back."""
-    run = Run(_plan(inputs))
+    run = Run(plan_of(inputs))
     for shard in shards:
         run.feed(_items(shard, inputs.csv_maps))
     return portable(run)

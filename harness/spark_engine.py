@@ -40,7 +40,7 @@ from harness.checks.dataset import (
 from harness.checks.registry import subject_order
 from harness.engine import Run
 from harness.errors import ConfigurationError, Problem
-from harness.parallel import NDJSON, PlanInputs, _plan, absorb, grouped, portable, run_shards, shards_of
+from harness.parallel import NDJSON, PlanInputs, absorb, grouped, plan_of, portable, run_shards, shards_of
 from harness.plan import Plan
 from harness.results import InputFile, Location
 from harness.targets.base import Located, ReadError
@@ -175,7 +175,7 @@ def _ndjson_partition(inputs: PlanInputs, starts: list[tuple[str, int]], index: 
                       rows: Iterator[bytes]) -> Iterator[dict[str, Any]]:
     """In an executor: partition ``index`` (part of one NDJSON file, its first line known) through the engine."""
     display, first_line = starts[index]
-    run = Run(_plan(inputs))
+    run = Run(plan_of(inputs))
     run.feed(_spark_lines(rows, display, first_line))
     yield portable(run)
 
@@ -204,7 +204,7 @@ def _spark_lines(rows: Iterator[bytes], display: str, first_line: int) -> Iterat
 
 
 def _merge(inputs: PlanInputs, a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    run = Run(_plan(inputs))
+    run = Run(plan_of(inputs))
     absorb(run, a)
     absorb(run, b)
     return portable(run)

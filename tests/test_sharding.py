@@ -137,11 +137,11 @@ def test_a_failing_worker_is_an_error_finding_never_a_lost_shard(tmp_path: Path,
 
 def _flaky(inputs: Any, shard: Any) -> Any:
     """A worker that dies on the Patient file (module level, so it can be sent to a worker process)."""
-    from harness.parallel import Run, _items, _plan, portable
+    from harness.parallel import Run, _items, plan_of, portable
 
     if shard.display.endswith("Patient.ndjson"):
         raise RuntimeError("worker died")
-    run = Run(_plan(inputs))
+    run = Run(plan_of(inputs))
     run.feed(_items(shard, inputs.csv_maps))
     return portable(run)
 

@@ -96,8 +96,9 @@ def report_view(report: dict[str, Any]) -> dict[str, Any]:
             "outcomes": OUTCOMES, "levels": LEVELS, "shown": SHOWN_PER_RULE}
 
 
-def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
+def environment(templates: Path = TEMPLATES) -> Environment:
+    """Jinja2 for our pages: autoescaped, text made XML-safe, and the evidence-id filter."""
+    env = Environment(loader=FileSystemLoader(templates), autoescape=select_autoescape(["html", "j2"]),
                       trim_blocks=True, lstrip_blocks=True, finalize=safe_value)
     env.filters["evidence_ids"] = lambda text: EVIDENCE_ID.findall(text or "")
     return env
@@ -108,5 +109,5 @@ def render_html(report: dict[str, Any], evidence_base: str = "evidence/") -> byt
     context = {"report": report, "run": report["run"], "decision": report["decision"],
                "view": report_view(report), "evidence_base": evidence_base,
                "signature": report.get("signature"), "certification": report.get("certification")}
-    html: str = _environment().get_template("report.html.j2").render(**context)
+    html: str = environment().get_template("report.html.j2").render(**context)
     return html.encode("utf-8")

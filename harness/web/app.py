@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -38,8 +37,7 @@ from harness.registry import accounts
 from harness.registry.assured_list import build_listing, publish
 from harness.registry.models import User
 from harness.registry.service import MAX_UPLOAD, Registry, waiver_in_force
-from harness.reports.html import render_html, report_view
-from harness.reports.safe_text import safe_value
+from harness.reports.html import environment, render_html, report_view
 from harness.reports.signing import key_id, verify_document
 from harness.suites import Catalogue
 from harness.web.security import (
@@ -73,15 +71,7 @@ class Workspace:
         return self.signing_key.public_key() if self.signing_key else None
 
 
-def _environment() -> Environment:
-    env = Environment(loader=FileSystemLoader([HERE / "templates", HERE.parent / "reports" / "templates"]),
-                      autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True,
-                      finalize=safe_value)
-    env.filters["evidence_ids"] = lambda text: EVIDENCE_ID.findall(text or "")
-    return env
-
-
-TEMPLATES = _environment()
+TEMPLATES = environment(HERE / "templates")
 
 
 # -- request helpers -----------------------------------------------------------------------------------------
@@ -92,8 +82,12 @@ def _ws(request: Request) -> Workspace:
 
 
 def _user(request: Request) -> User | None:
-    name = request.session.get("user")
-    return _ws(request).registry.user(name) if isinstance(name, str) else None
+    """The signed-in account (looked up once per request: a disabled one is no one)."""
+    if not hasattr(request.state, "user"):
+        name = request.session.get("user")
+        request.state.user = _ws(request).registry.user(name) if isinstance(name, str) else None
+    user: User | None = request.state.user
+    return user
 
 
 def _need(request: Request, role: str) -> User:
