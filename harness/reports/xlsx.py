@@ -4,13 +4,16 @@ Sheet "Requirements" has one row per rule in force: standard, clause, level, out
 evidence ids, remediation and the attestation or witness answer; "Findings" the findings the
 report keeps; "Run" what was tested, when, with what, and the decision. Every cell from a report
 is written as text, never as a formula (a finding's value starting with "=" stays text), and
-the file's timestamps are the run's, so the same report gives the same workbook.
+every time the file records (document properties, zip entries) is the run's, so the same report
+gives the same workbook.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+import zipfile
 from typing import Any
 
 from openpyxl import Workbook
@@ -109,4 +112,21 @@ def render_xlsx(report: dict[str, Any]) -> bytes:
     wb.properties.title = f"{run['suite']['id']} requirements"
     buffer = io.BytesIO()
     wb.save(buffer)
-    return buffer.getvalue()
+    return _stable(buffer.getvalue(), when)
+
+
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def _stable(workbook: bytes, when: dt.datetime) -> bytes:
+    """The saved workbook with the run's time wherever openpyxl and zipfile wrote the time of saving."""
+    out = io.BytesIO()
+    stamp = when.isoformat(timespec="seconds").encode() + b"Z"
+    with zipfile.ZipFile(io.BytesIO(workbook)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "docProps/core.xml":
+                data = _MODIFIED.sub(lambda m: m[1] + stamp + m[2], data)
+            dst.writestr(zipfile.ZipInfo(info.filename, date_time=when.timetuple()[:6]), data,
+                         compress_type=zipfile.ZIP_DEFLATED)
+    return out.getvalue()
