@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from tests.system_packages import find_or_install
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -24,18 +25,9 @@ def artifacts(name: str) -> Path:
     return path
 
 
-def find_chromium() -> str | None:
-    found = shutil.which("chromium")
-    if found or os.environ.get("CARE_ASSURE_NO_APT"):
-        return found
-    if shutil.which("apt-get") and os.geteuid() == 0:  # the test set-up installs Debian's chromium when missing
-        for step in (["apt-get", "install", "-y", "-q", "chromium"], ["apt-get", "update", "-q"],
-                     ["apt-get", "install", "-y", "-q", "chromium"]):
-            subprocess.run(step, check=False, capture_output=True, timeout=600,
-                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-            if shutil.which("chromium"):
-                break
-    return shutil.which("chromium")
+def find_chromium() -> tuple[str | None, str]:
+    """Debian's Chromium, installed when missing and allowed; else why not."""
+    return find_or_install(lambda: shutil.which("chromium"), "chromium", "headless Chromium")
 
 
 @contextmanager

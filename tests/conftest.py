@@ -30,6 +30,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium for the browser tests (installed when missing and allowed)."""
+    from tests.browser import find_chromium
+
+    path, reason = find_chromium()
+    if path is None:
+        pytest.skip(reason)
+    return path
+
+
+@pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
 

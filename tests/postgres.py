@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tests import system_packages
+
 
 def _bin_dir() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
@@ -24,18 +26,12 @@ def _bin_dir() -> Path | None:
 
 def find_or_install() -> tuple[Path | None, str]:
     """The server binaries' directory, installing Debian's postgresql if we may; else a reason."""
-    bin_dir = _bin_dir()
-    if bin_dir is not None:
-        return bin_dir, ""
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        return None, "PostgreSQL server binaries are not installed and cannot be installed here (not root/no apt)"
-    try:
-        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True, capture_output=True,
-                       timeout=600, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
-    except (subprocess.SubprocessError, OSError) as exc:
-        return None, f"installing Debian's postgresql failed: {exc}"
-    bin_dir = _bin_dir()
-    return (bin_dir, "") if bin_dir else (None, "postgresql installed but initdb not found")
+    def found() -> str | None:
+        bin_dir = _bin_dir()
+        return str(bin_dir) if bin_dir else None
+
+    where, reason = system_packages.find_or_install(found, "postgresql", "the PostgreSQL server (initdb)")
+    return (Path(where), "") if where else (None, reason)
 
 
 def _free_port() -> int:

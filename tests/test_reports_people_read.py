@@ -7,7 +7,6 @@ import io
 import json
 import re
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 from fixtures.reference_server import TOKEN, ReferenceApi, ReferenceServer
 from harness.cli import app
 from harness.reports.diff import diff_reports
-from tests.browser import FLAGS, find_chromium
+from tests.browser import FLAGS
 from tests.helpers import reference_export as make_export
 
 runner = CliRunner()
@@ -99,14 +98,6 @@ def test_api_run_csv_and_html_link_evidence(tmp_path: Path, monkeypatch: pytest.
     assert f'href="evidence/{evidence[0]}.json"' in html
     coverage = _report(tmp_path)["coverage"]
     assert {"identifier", "family", "birthdate", "_count"} <= set(coverage["search_parameters"])
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[str]:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("headless Chromium is not installed and could not be installed here")
-    yield path
 
 
 def test_browser_renders_the_report(chromium: str, runs: dict[str, Path], tmp_path: Path) -> None:

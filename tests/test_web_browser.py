@@ -22,18 +22,10 @@ from harness.reports.signing import load_private_key
 from harness.suites import Catalogue
 from harness.web import serve
 from harness.web.app import Workspace
-from tests.browser import artifacts, browser, find_chromium
+from tests.browser import artifacts, browser
 from tests.workspace import PASSWORDS, UNANSWERED, Populated, populate
 
 SHOTS = artifacts("workspace")
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    path = find_chromium()
-    if path is None:
-        pytest.skip("headless Chromium is not installed and could not be installed here")
-    return path
 
 
 @pytest.fixture(scope="module")
