@@ -31,13 +31,13 @@ from typing import Any
 from harness.checks.bundle import EXAMPLES, DuplicateIdAccumulator
 from harness.checks.dataset import (
     ExistsPerAccumulator,
-    Pending,
     ReferenceAccumulator,
     ReferencedAccumulator,
     UniqueAccumulator,
+    merge_pending,
     reference_keys,
 )
-from harness.checks.registry import subject_order
+from harness.checks.registry import subject_order, where_order
 from harness.engine import Run
 from harness.errors import ConfigurationError, Problem
 from harness.parallel import NDJSON, PlanInputs, absorb, grouped, plan_of, portable, run_shards, shards_of
@@ -239,11 +239,6 @@ def _acc(rid: str, part: dict[str, Any]) -> dict[str, Any]:
     return acc
 
 
-def _least_pending(a: Pending, b: Pending) -> Pending:
-    first = a if subject_order(a.subject) <= subject_order(b.subject) else b
-    return Pending(first.subject, first.path, a.count + b.count)
-
-
 def _once(x: Any, _y: Any) -> Any:
     return x
 
@@ -264,7 +259,7 @@ def _total(tag: tuple[str, str], rdd: Any) -> Any:
 def _references(rid: str, accs: Any) -> list[Any]:
     """Dangling references: the pending ones no key of which any task saw (a join on candidate keys)."""
     known = accs.flatMap(lambda a: a["known"]).map(lambda k: (k, True)).reduceByKey(_once)
-    pending = accs.flatMap(lambda a: a["pending"].items()).reduceByKey(_least_pending)
+    pending = accs.flatMap(lambda a: a["pending"].items()).reduceByKey(merge_pending)
     candidates = pending.flatMap(lambda rp: [(k, rp[0]) for k in reference_keys(rp[0])])
     resolved = candidates.join(known).map(lambda kv: (kv[1][0], True)).reduceByKey(_once)
     return [_tagged((rid, "pending"), pending.subtractByKey(resolved))]
@@ -272,13 +267,13 @@ def _references(rid: str, accs: Any) -> list[Any]:
 
 def _first_of_key(a: tuple[Any, int, list[Any]], b: tuple[Any, int, list[Any]]) -> tuple[Any, int, list[Any]]:
     """Per key: the least occurrence, how many tasks saw it, and the least of the other occurrences."""
-    first, other = (a, b) if subject_order(a[0]) <= subject_order(b[0]) else (b, a)
-    extras = sorted([*first[2], *other[2], other[0]], key=subject_order)[:EXAMPLES]
+    first, other = (a, b) if where_order(a[0]) <= where_order(b[0]) else (b, a)
+    extras = sorted([*first[2], *other[2], other[0]], key=where_order)[:EXAMPLES]
     return first[0], a[1] + b[1], extras
 
 
 def _least_examples(a: list[Any], b: list[Any]) -> list[Any]:
-    return sorted(a + b, key=lambda ks: (subject_order(ks[1]), ks[0]))[:EXAMPLES]
+    return sorted(a + b, key=lambda kw: (where_order(kw[1]), kw[0]))[:EXAMPLES]
 
 
 def _duplicate_ids(rid: str, accs: Any) -> list[Any]:

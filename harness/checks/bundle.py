@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks.dataset import path_of_reference, references_in, subject_of
-from harness.checks.registry import Accumulator, RuleContext, Subject, register, subject_order
+from harness.checks.registry import (
+    Accumulator,
+    RuleContext,
+    Subject,
+    Where,
+    register,
+    subject_at,
+    where_of,
+    where_order,
+)
 from harness.fhir.paths import render
 from harness.fhir.validator import reference_type
 from harness.results import Issue
@@ -180,8 +189,8 @@ class DuplicateIdAccumulator:
     least occurrence of each key, a merge keeps the lesser of two and counts the other.
     """
 
-    first: SpillMap[Subject] = field(default_factory=SpillMap)  # key -> its least occurrence (spills to disk)
-    again: list[tuple[str, Subject]] = field(default_factory=list)  # the least EXAMPLES other occurrences
+    first: SpillMap[Where] = field(default_factory=SpillMap)  # key -> its least occurrence (spills to disk)
+    again: list[tuple[str, Where]] = field(default_factory=list)  # the least EXAMPLES other occurrences
     count: int = 0
     subjects: int = 0
     overflow: int = 0
@@ -197,22 +206,22 @@ class DuplicateIdAccumulator:
         # in a Bundle the fullUrl names the resource (bdl-7); elsewhere its type and id do
         key = (item.full_url or f"{resource.get('resourceType')}/{rid}") + (
             f"/_history/{version}" if isinstance(version, str) else "")
-        self._meet(key, subject_of(resource, item.location))
+        self._meet(key, where_of(resource, item.location))
 
-    def _meet(self, key: str, subject: Subject) -> None:
+    def _meet(self, key: str, where: Where) -> None:
         held = self.first.get(key)
         if held is None:
-            self.first[key] = subject
+            self.first[key] = where
             return
         self.count += 1
-        if subject_order(subject) < subject_order(held):
-            self.first[key], subject = subject, held
-        self.again.append((key, subject))
+        if where_order(where) < where_order(held):
+            self.first[key], where = where, held
+        self.again.append((key, where))
         if len(self.again) >= 2 * EXAMPLES:
             self._trim()
 
     def _trim(self) -> None:
-        self.again.sort(key=lambda ks: (subject_order(ks[1]), ks[0]))
+        self.again.sort(key=lambda kw: (where_order(kw[1]), kw[0]))
         del self.again[EXAMPLES:]
 
     def merge(self, other: Accumulator) -> None:
@@ -220,15 +229,15 @@ class DuplicateIdAccumulator:
         self.subjects += other.subjects
         self.count += other.count
         self.again.extend(other.again)
-        for key, subject in other.first.items():
-            self._meet(key, subject)
+        for key, where in other.first.items():
+            self._meet(key, where)
         self._trim()
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
         self._trim()
         self.overflow = self.count - len(self.again)
-        for key, subject in self.again:
-            yield Issue(f"{key} appears more than once in the target", "id", "duplicate"), subject
+        for key, where in self.again:
+            yield Issue(f"{key} appears more than once in the target", "id", "duplicate"), subject_at(where)
 
 
 @register("duplicate-id", scope="dataset", reads=lambda p: ["*"])

@@ -15,7 +15,17 @@ from typing import Any
 
 import orjson
 
-from harness.checks.registry import Accumulator, RuleContext, Subject, register, subject_order
+from harness.checks.registry import (
+    Accumulator,
+    RuleContext,
+    Subject,
+    Where,
+    register,
+    subject_at,
+    subject_order,
+    where_of,
+    where_order,
+)
 from harness.fhir.paths import Path, render
 from harness.fhirpath import compile_path
 from harness.results import Issue, Location
@@ -98,23 +108,17 @@ def path_of_reference(resource: dict[str, Any], reference: str) -> Path:
     return None
 
 
-@dataclass(slots=True)
-class Pending:
-    """A reference target not seen yet: how often it is referred to, and one referrer to show.
+# A reference target not seen yet: one referrer to show (the least by where it was read), its
+# reference's element path, and how often the target is referred to. One example per target keeps
+# memory small when a bulk export lists referrers before the resources they point at (the usual
+# case); the count stays exact. A plain tuple: there is one per distinct target.
+Pending = tuple[Where, Path, int]
 
-    One example per target keeps memory small when a bulk export lists referrers before the
-    resources they point at (the usual case); the count stays exact.
-    """
 
-    subject: Subject
-    path: Path
-    count: int = 1
-
-    def merge(self, other: Pending) -> None:
-        """Fold in another shard: the count adds up, the example read first (by where it is) stays."""
-        self.count += other.count
-        if subject_order(other.subject) < subject_order(self.subject):
-            self.subject, self.path = other.subject, other.path
+def merge_pending(a: Pending, b: Pending) -> Pending:
+    """Two shards' entries for one target: the counts add up, the example read first stays."""
+    first = a if where_order(a[0]) <= where_order(b[0]) else b
+    return first[0], first[1], a[2] + b[2]
 
 
 @dataclass
@@ -154,11 +158,9 @@ class ReferenceAccumulator:
                 continue  # resolved already: nothing to remember
             pending = self.pending.get(ref)
             if pending is None:
-                subject = subject or subject_of(resource, item.location)
-                self.pending[ref] = Pending(subject, self._path(resource, position, ref))
+                self.pending[ref] = (where_of(resource, item.location), self._path(resource, position, ref), 1)
             else:
-                pending.count += 1
-                self.pending[ref] = pending  # a spilled entry is a copy: put it back
+                self.pending[ref] = (pending[0], pending[1], pending[2] + 1)
 
     def _path(self, resource: dict[str, Any], position: int, ref: str) -> Path:
         """The element path of a reference; resources of one shape reuse the last one found."""
@@ -175,11 +177,7 @@ class ReferenceAccumulator:
         self.known |= other.known
         for ref, p in other.pending.items():
             mine = self.pending.get(ref)
-            if mine is None:
-                self.pending[ref] = p
-            else:
-                mine.merge(p)
-                self.pending[ref] = mine
+            self.pending[ref] = p if mine is None else merge_pending(mine, p)
         self.local.extend(other.local)
         self.local_count += other.local_count
         self.subjects += other.subjects
@@ -190,11 +188,11 @@ class ReferenceAccumulator:
         for ref in sorted(self.pending):
             if any(k in self.known for k in reference_keys(ref)):
                 continue
-            p = self.pending[ref]
-            self.overflow += p.count - 1
-            more = f" (referred to {p.count} times; the first is shown)" if p.count > 1 else ""
+            where, path, count = self.pending[ref]
+            self.overflow += count - 1
+            more = f" (referred to {count} times; the first is shown)" if count > 1 else ""
             yield Issue(f"reference '{ref}' does not resolve to any resource in the target{more}",
-                        render(p.path) if p.path is not None else None, "not-found"), p.subject
+                        render(path) if path is not None else None, "not-found"), subject_at(where)
 
 
 def _reads_all(params: dict[str, Any]) -> list[str]:

@@ -12,7 +12,7 @@ identifier slice, ``{"url": "…"}`` for an extension).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from harness.checks.registry import RuleContext, register
@@ -26,27 +26,85 @@ _STEP = {"type": "object", "additionalProperties": False, "required": ["name"],
 _PATH = {"type": "array", "minItems": 1, "items": _STEP}
 
 
-def _children(node: Any, step: dict[str, Any]) -> Iterator[Any]:
-    if not isinstance(node, dict):
-        return
+Step = Callable[[Any], list[Any]]
+
+
+def compile_step(step: dict[str, Any]) -> Step:
+    """The values one step reaches from a node (arrays flattened), as a function built once per rule."""
     name: str = step["name"]
+    wanted = tuple(step.get("slice", {}).items())
+
+    def items(value: Any) -> list[Any]:
+        found = value if type(value) is list else [value]
+        if wanted:
+            return [i for i in found if isinstance(i, dict) and all(i.get(k) == v for k, v in wanted)]
+        return found
+
     if name.endswith("[x]"):
-        stem = name[:-3]
-        values = [v for k, v in node.items() if k.startswith(stem) and k[len(stem):len(stem) + 1].isupper()]
-    else:
-        values = [node[name]] if name in node else []
-    for value in values:
-        for item in value if isinstance(value, list) else [value]:
-            if all(isinstance(item, dict) and item.get(k) == v for k, v in step.get("slice", {}).items()):
-                yield item
+        stem, cut = name[:-3], len(name) - 3
+
+        def choice(node: Any) -> list[Any]:
+            if not isinstance(node, dict):
+                return []
+            out: list[Any] = []
+            for k, v in node.items():
+                if k.startswith(stem) and k[cut:cut + 1].isupper():
+                    out.extend(items(v))
+            return out
+        return choice
+
+    def plain(node: Any) -> list[Any]:
+        if not isinstance(node, dict):
+            return []
+        value = node.get(name)
+        if value is None and name not in node:
+            return []
+        return items(value)
+    return plain
 
 
-def walk(resource: dict[str, Any], steps: list[dict[str, Any]]) -> Iterator[Any]:
+def walk(resource: dict[str, Any], steps: list[dict[str, Any]]) -> list[Any]:
     """Every value at the end of the path (arrays flattened)."""
-    nodes: list[Any] = [resource]
-    for step in steps:
-        nodes = [child for node in nodes for child in _children(node, step)]
-    yield from nodes
+    return compiled_walk([compile_step(step) for step in steps])(resource)
+
+
+def compiled_walk(steps: list[Step]) -> Step:
+    def run(resource: Any) -> list[Any]:
+        nodes: list[Any] = [resource]
+        for step in steps:
+            nodes = [child for node in nodes for child in step(node)]
+            if not nodes:
+                break
+        return nodes
+    return run
+
+
+class PathTree:
+    """Many paths over one resource walked together: a shared prefix is walked once.
+
+    Each path ends at a tag (its position in the rule); ``visit`` calls ``at(tag, value)`` for every
+    value at the end of every path, in the order of the tags, then of the values.
+    """
+
+    def __init__(self) -> None:
+        self.children: dict[str, tuple[Step, PathTree]] = {}
+        self.tags: list[int] = []
+
+    def add(self, steps: list[dict[str, Any]], tag: int) -> None:
+        node = self
+        for step in steps:
+            key = repr(sorted(step.items()))
+            if key not in node.children:
+                node.children[key] = (compile_step(step), PathTree())
+            node = node.children[key][1]
+        node.tags.append(tag)
+
+    def visit(self, value: Any, at: Callable[[int, Any], None]) -> None:
+        for tag in self.tags:
+            at(tag, value)
+        for step, child in self.children.values():
+            for item in step(value):
+                child.visit(item, at)
 
 
 def is_empty(value: Any, coded: bool = False) -> bool:
@@ -91,9 +149,11 @@ def _cardinality(params: dict[str, Any]) -> Any:
     low = int(params.get("min", 0))
     high = None if str(params.get("max", "*")) == "*" else int(params["max"])
 
+    parents, last = compiled_walk([compile_step(step) for step in steps[:-1]]), compile_step(steps[-1])
+
     def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
-        for parent in walk(resource, steps[:-1]):
-            count = sum(1 for _ in _children(parent, steps[-1]))
+        for parent in parents(resource):
+            count = len(last(parent))
             if count < low:
                 yield Issue(f"{element} is required ({low}..{params.get('max', '*')}) but "
                             f"{'is missing' if count == 0 else f'occurs {count} time(s)'}", path=element,
@@ -118,8 +178,10 @@ def _binding(params: dict[str, Any]) -> Any:
             return (coding.get("system"), coding.get("code")) in allowed
         return coding.get("system") == system and bool(pattern and pattern.fullmatch(str(coding.get("code", ""))))
 
+    values = compiled_walk([compile_step(step) for step in steps])
+
     def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
-        for value in walk(resource, steps):
+        for value in values(resource):
             if isinstance(value, str):  # a bare code
                 if allowed and not any(c == value for _, c in allowed):
                     yield Issue(f"{element}: code '{value}' is not allowed by its required binding", path=element,
@@ -143,8 +205,10 @@ def _near(a: str, b: str) -> bool:
 def _system(params: dict[str, Any]) -> Any:
     steps, element, fixed = params["path"], params["element"], params["system"]
 
+    values = compiled_walk([compile_step(step) for step in steps])
+
     def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
-        for value in walk(resource, steps):
+        for value in values(resource):
             got = value.get("system") if isinstance(value, dict) else None
             if isinstance(got, str) and _near(got, fixed):
                 yield Issue(f"{element}: system '{got}' is not the profile's fixed '{fixed}'", path=element,
@@ -171,12 +235,20 @@ def _is_code(element: str, steps: list[dict[str, Any]]) -> bool:
 
 
 def _must_support(params: dict[str, Any]) -> Any:
-    elements = [(entry, _is_code(entry["element"], entry["path"])) for entry in params["elements"]]
+    elements = [(entry["element"], _is_code(entry["element"], entry["path"])) for entry in params["elements"]]
+    tree = PathTree()
+    for tag, entry in enumerate(params["elements"]):
+        tree.add(entry["path"], tag)
 
     def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
-        for entry, coded in elements:
-            for value in walk(resource, entry["path"]):
-                if is_empty(value, coded):
-                    yield Issue(f"{entry['element']} is present but empty or a placeholder; omit data that is "
-                                "not held", path=entry["element"], code="value")
+        empty: list[tuple[int, int]] = []
+
+        def at(tag: int, value: Any) -> None:
+            if is_empty(value, elements[tag][1]):
+                empty.append((tag, len(empty)))
+
+        tree.visit(resource, at)
+        for tag, _n in sorted(empty):
+            yield Issue(f"{elements[tag][0]} is present but empty or a placeholder; omit data that is "
+                        "not held", path=elements[tag][0], code="value")
     return check

@@ -21,12 +21,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from harness.results import Issue, Location
+from harness.results import Issue, Location, quick_pickle
 from harness.targets.base import Located
 
 Scope = Literal["value", "resource", "dataset", "attestation"]
 
 
+@quick_pickle
 @dataclass(frozen=True, slots=True)
 class Subject:
     """The resource a dataset-level issue is about."""
@@ -41,6 +42,32 @@ def subject_order(s: Subject) -> tuple[str, int, str, str, str]:
     loc = s.location
     return (loc.file or "" if loc else "", (loc.line or 0) if loc else 0, (loc.pointer or "") if loc else "",
             s.resource_type or "", s.resource_id or "")
+
+
+# A subject as plain data, for indexes with an entry per resource (duplicate ids, pending references):
+# a tuple of str and int costs a tenth of a Subject to build, pickle and unpickle.
+# (resource type, resource id, file, line, pointer, request, column)
+Where = tuple[str | None, str | None, str | None, int | None, str | None, str | None, str | None]
+
+
+def where_of(resource: dict[str, Any], location: Location | None) -> Where:
+    rid = resource.get("id")
+    rtype = resource.get("resourceType")
+    if location is None:
+        return rtype, rid if isinstance(rid, str) else None, None, None, None, None, None
+    return (rtype, rid if isinstance(rid, str) else None, location.file, location.line, location.pointer,
+            location.request, location.column)
+
+
+def where_order(w: Where) -> tuple[str, int, str, str, str]:
+    """``subject_order`` of the subject ``w`` stands for."""
+    return w[2] or "", w[3] or 0, w[4] or "", w[0] or "", w[1] or ""
+
+
+def subject_at(w: Where) -> Subject:
+    rtype, rid, file, line, pointer, request, column = w
+    has_location = any(x is not None for x in (file, line, pointer, request, column))
+    return Subject(rtype, rid, Location(file, line, pointer, request, column) if has_location else None)
 
 
 class Accumulator(Protocol):
