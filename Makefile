@@ -56,9 +56,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Regenerate the committed R4 structure table from the R4 definitions in ../shared.
+# Regenerate the committed R4 structure table from the R4 definitions in ../shared, and the parsed
+# FHIRPath of the bundled packs (harness/fhirpath_parsed.json).
 tables: $(STAMP)
 	$(BIN)/python -m harness.fhir.generate $(SHARED)/data/fhir-r4/definitions
+	$(BIN)/python -m harness.packs.parsed_paths
 
 # Regenerate the UK Core packs from the UK Core definitions in ../shared; review the diff before committing.
 UKCORE_STU2 := Patient Organization Practitioner PractitionerRole Location RelatedPerson Encounter Condition \

@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from fixtures.defect_names import API_DEFECTS, EXPORT_DEFECTS
 from harness import __version__
@@ -216,6 +215,8 @@ MARK = {"pass": "✓", "fail": "✗", "error": "?", "manual": "…", "not-applic
 def _print_summary(result: Assessment, verbose: bool = False) -> None:
     title = f"{result.suite.title} ({result.suite.id} {result.suite.version}), as of {result.result.as_of}"
     if out.width >= WIDE:
+        from rich.table import Table  # noqa: PLC0415 - only on a wide terminal
+
         table = Table(title=title)
         for col in ("rule", "level", "outcome", "subjects", "failed", "errors"):
             table.add_column(col, justify="right" if col in ("subjects", "failed", "errors") else "left",

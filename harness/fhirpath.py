@@ -13,18 +13,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
-from antlr4 import CommonTokenStream, InputStream, ParseTreeWalker, Token
-from antlr4.error.ErrorListener import ErrorListener
-from fhirpathpy import apply_parsed_path
-from fhirpathpy import compile as fp_compile
-from fhirpathpy.engine.nodes import ResourceNode
-from fhirpathpy.models import models as fp_models
-from fhirpathpy.parser import parse as fp_parse
-from fhirpathpy.parser.ASTPathListener import ASTPathListener
-from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer
-from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser
+import orjson
 
 from harness.fhir.model import r4
 
@@ -35,13 +27,41 @@ class FHIRPathSyntaxError(ValueError):
     """The expression does not parse."""
 
 
-class _StrictErrors(ErrorListener):  # type: ignore[misc]  # antlr4 is untyped
-    def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
-        raise FHIRPathSyntaxError(f"FHIRPath does not parse at column {column + 1}: {msg}")
+# Parsed trees of the bundled packs' expressions (``make tables``; harness/fhir/generate.py): a run
+# over the bundled suites need not load the ANTLR parser. Looked up by the exact text, so an entry
+# can only be missing (then parsed), never wrong for another expression; a test re-parses them all.
+PARSED_TABLE = Path(__file__).with_name("fhirpath_parsed.json")
+
+
+@cache
+def _parsed_table() -> dict[str, Any]:
+    try:
+        table: dict[str, Any] = orjson.loads(PARSED_TABLE.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return table
 
 
 def parse_strict(expression: str) -> dict[str, Any]:
     """Parse with fhirpathpy's grammar, but fail on any syntax error (its own parser recovers)."""
+    found = _parsed_table().get(expression)
+    if found is not None:
+        return found  # type: ignore[no-any-return]
+    return parse_with_antlr(expression)
+
+
+def parse_with_antlr(expression: str) -> dict[str, Any]:
+    """Parse with fhirpathpy's ANTLR grammar (loaded on first use), failing on any syntax error."""
+    from antlr4 import CommonTokenStream, InputStream, ParseTreeWalker, Token  # noqa: PLC0415 - slow to load
+    from antlr4.error.ErrorListener import ErrorListener  # noqa: PLC0415
+    from fhirpathpy.parser.ASTPathListener import ASTPathListener  # noqa: PLC0415
+    from fhirpathpy.parser.generated.FHIRPathLexer import FHIRPathLexer  # noqa: PLC0415
+    from fhirpathpy.parser.generated.FHIRPathParser import FHIRPathParser  # noqa: PLC0415
+
+    class _StrictErrors(ErrorListener):  # type: ignore[misc]  # antlr4 is untyped
+        def syntaxError(self, recognizer: Any, offending: Any, line: int, column: int, msg: str, e: Any) -> None:
+            raise FHIRPathSyntaxError(f"FHIRPath does not parse at column {column + 1}: {msg}")
+
     lexer = FHIRPathLexer(InputStream(expression))
     lexer.removeErrorListeners()
     lexer.addErrorListener(_StrictErrors())
@@ -97,6 +117,9 @@ class CompiledPath:
             self._slow = self._compile_slow()
 
     def _compile_slow(self) -> Callable[[Any], Collection]:
+        from fhirpathpy import compile as fp_compile  # noqa: PLC0415 - only for expressions outside the native subset
+        from fhirpathpy.models import models as fp_models  # noqa: PLC0415
+
         try:
             slow = fp_compile(self.expression, fp_models["r4"])
             return lambda resource: slow(resource, None)
@@ -120,6 +143,11 @@ class CompiledPath:
                 return self._native([focus], (resource, root, focus))
             except _Fallback:
                 pass
+        from fhirpathpy import apply_parsed_path  # noqa: PLC0415 - only off the native path
+        from fhirpathpy.engine.nodes import ResourceNode  # noqa: PLC0415
+        from fhirpathpy.models import models as fp_models  # noqa: PLC0415
+        from fhirpathpy.parser import parse as fp_parse  # noqa: PLC0415
+
         if self._parsed is None:
             self._parsed = fp_parse(self.expression)  # type: ignore[no-untyped-call]  # fhirpathpy is untyped
         node = ResourceNode.create_node(focus, base)  # type: ignore[no-untyped-call]  # fhirpathpy is untyped

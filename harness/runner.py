@@ -3,48 +3,44 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.attestations import Attestations, from_environment_or, kept_name
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
-from harness.evidence import EvidenceStore
 from harness.plan import Plan, build_plan
 from harness.reports.canonical import build_report, dumps
-from harness.reports.csv_report import render_csv
-from harness.reports.junit import render_junit
-from harness.reports.sarif import render_sarif
 from harness.results import RunResult
 from harness.stopping import Stop
 from harness.suites import Catalogue, Suite
 from harness.targets.export import ExportTarget
 from harness.terminology import Terminology
 
-
-def _html(report: dict[str, Any]) -> bytes:
-    from harness.reports.html import render_html  # noqa: PLC0415 - Jinja2 loads only when HTML is asked for
-
-    return render_html(report)
+if TYPE_CHECKING:
+    from harness.evidence import EvidenceStore
 
 
-def _xlsx(report: dict[str, Any]) -> bytes:
-    from harness.reports.xlsx import render_xlsx  # noqa: PLC0415 - openpyxl loads only when a workbook is asked for
-
-    return render_xlsx(report)
+def _writer(module: str, name: str) -> Callable[[dict[str, Any]], bytes]:
+    """A report writer loaded when first asked for (Jinja2, openpyxl, XML: only for the formats wanted)."""
+    def render(report: dict[str, Any]) -> bytes:
+        found: Callable[[dict[str, Any]], bytes] = getattr(importlib.import_module(module), name)
+        return found(report)
+    return render
 
 
 FORMATS: dict[str, tuple[str, Callable[[dict[str, Any]], bytes]]] = {
     "json": ("report.json", dumps),
-    "junit": ("junit.xml", render_junit),
-    "sarif": ("report.sarif", render_sarif),
-    "csv": ("requirements.csv", render_csv),
-    "html": ("report.html", _html),
-    "xlsx": ("requirements.xlsx", _xlsx),
+    "junit": ("junit.xml", _writer("harness.reports.junit", "render_junit")),
+    "sarif": ("report.sarif", _writer("harness.reports.sarif", "render_sarif")),
+    "csv": ("requirements.csv", _writer("harness.reports.csv_report", "render_csv")),
+    "html": ("report.html", _writer("harness.reports.html", "render_html")),
+    "xlsx": ("requirements.xlsx", _writer("harness.reports.xlsx", "render_xlsx")),
 }
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigurationError, Problem
+from harness.packs import lint_cache
 from harness.packs.loader import cross_pack_problems, discover, read_pack
 from harness.packs.model import Pack, Rule
 from harness.paths import standards_dir, suite_schema_path, suites_dir
@@ -49,11 +51,16 @@ class Suite:
     properties: dict[str, int] = field(default_factory=dict)
 
 
-def load_suite(path: Path) -> Suite:
+def load_suite(path: Path, trust_lint_cache: bool = False) -> Suite:
+    """Read and check one suite file; with ``trust_lint_cache``, bytes that passed before are not re-checked."""
     doc = load_yaml(path)
-    problems = schema_problems(doc, suite_schema_path())
-    if problems:
-        raise ConfigurationError(problems)
+    sha = hashlib.sha256(b"suite\0" + doc.text.encode("utf-8")).hexdigest()
+    if not (trust_lint_cache and lint_cache.passed(sha)):
+        problems = schema_problems(doc, suite_schema_path())
+        if problems:
+            raise ConfigurationError(problems)
+        if trust_lint_cache:
+            lint_cache.record(sha)
     d = doc.data
     pol = d["policy"]
     return Suite(
@@ -106,14 +113,14 @@ class Catalogue:
     def suite(self, name_or_path: str) -> Suite:
         path = Path(name_or_path)
         if path.suffix in (".yaml", ".yml") and path.is_file():
-            return load_suite(path)
+            return load_suite(path, trust_lint_cache=True)
         paths = self.suite_paths()
         if name_or_path not in paths:
             close = difflib.get_close_matches(name_or_path, list(paths), n=1)
             hint = f" — did you mean '{close[0]}'?" if close else ""
             known = ", ".join(sorted(paths)) or "none"
             raise ConfigurationError(f"unknown suite '{name_or_path}'{hint} (installed: {known})")
-        return load_suite(paths[name_or_path])
+        return load_suite(paths[name_or_path], trust_lint_cache=True)
 
     def rules_for(self, suite: Suite) -> list[Rule]:
         """Every rule the suite selects (before date and target filtering), in suite order."""

@@ -41,6 +41,9 @@ MAX_NODES = 1_000_000  # values built, aliases expanded: a "billion laughs" docu
 MAX_BYTES = 8 * 1024 * 1024  # a pack, suite or attestations file larger than this is refused
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 class _Refused(Exception):
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
@@ -62,6 +65,8 @@ def _walk(loader: Any, node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int],
     if budget.nodes > MAX_NODES:
         raise _Refused(f"the document expands to more than {MAX_NODES:,} values (aliases?)", line)
     if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+        if node.tag == _STR:
+            return node.value  # what the constructor would make of it, without its bookkeeping (most values)
         value = loader.construct_object(node, deep=True)
         return value.isoformat() if isinstance(value, dt.date) else value
     if id(node) in budget.open:
@@ -76,7 +81,7 @@ def _walk(loader: Any, node: yaml.Node, ptr: Pointer, lines: dict[Pointer, int],
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _Refused("mapping keys must be plain values", key_node.start_mark.line + 1)
-            key = str(loader.construct_object(key_node, deep=True))
+            key = key_node.value if key_node.tag == _STR else str(loader.construct_object(key_node, deep=True))
             out[key] = _walk(loader, value_node, (*ptr, key), lines, budget)
         return out
     finally:

@@ -90,3 +90,35 @@ def test_native_subset_covers_rule_shapes() -> None:
 def test_syntax_error_is_reported() -> None:
     with pytest.raises(FHIRPathSyntaxError, match="does not"):
         CompiledPath("name.where(")
+
+
+def test_the_parsed_table_holds_every_bundled_expression_and_only_true_parses() -> None:
+    """harness/fhirpath_parsed.json (``make tables``) lets a run skip the ANTLR parser; it must be exact."""
+    import orjson
+
+    from harness.fhirpath import PARSED_TABLE, parse_with_antlr
+    from harness.packs.parsed_paths import bundled_expressions
+
+    table = orjson.loads(PARSED_TABLE.read_bytes())
+    wrong = [e for e, tree in table.items() if tree != parse_with_antlr(e)]
+    assert not wrong, f"entries that are not what the parser gives: {wrong[:3]}"
+    missing = sorted(bundled_expressions() - set(table))
+    assert not missing, f"bundled expressions missing from {PARSED_TABLE.name} (run `make tables`): {missing[:5]}"
+
+
+def test_a_run_of_a_bundled_suite_loads_neither_the_fhirpath_parser_nor_pydantic(tmp_path: Any) -> None:
+    """Start-up: the parser (ANTLR), typer's pydantic coercion and schema checks of files already checked
+    cost ~0.3 s before the first resource is read. The first run fills the lint cache; the next is measured."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, datetime as dt\nimport harness.cli\nfrom harness.runner import plan_for\n"
+            "plan_for('asl-dscr-core', 'export', as_of=dt.date(2026, 11, 1))\n"
+            "print(sorted(m for m in ('antlr4', 'pydantic', 'jsonschema', 'sqlalchemy', 'hypothesis', 'jinja2',"
+            " 'openpyxl') if m in sys.modules))")
+    env = {**os.environ, "CARE_ASSURE_CACHE": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert "jsonschema" in first.stdout  # nothing cached yet: every pack and the suite were checked
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -88,3 +88,27 @@ def test_an_unwritable_cache_means_every_pack_is_linted(tmp_path: Path, monkeypa
     Catalogue([packs]).packs()
     assert seen == ["CACHE-001"] * 2
     lint_cache._passed.cache_clear()
+
+
+SUITE = ("suite: cache-suite\ntitle: Cache suite\nversion: 1.0.0\n"
+         "packs: [{pack: cache.pack}]\npolicy: {blocking_levels: [MUST]}\n")
+
+
+def test_a_suite_is_checked_once_per_bytes_and_a_changed_one_again(cache: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness import suites
+
+    path = tmp_path / "cache-suite.yaml"
+    path.write_text(SUITE, encoding="utf-8")
+    checked: list[str] = []
+    real = suites.schema_problems
+    monkeypatch.setattr(suites, "schema_problems", lambda doc, schema: checked.append(doc.path) or real(doc, schema))
+    catalogue = Catalogue([tmp_path / "packs"], [tmp_path])
+    assert catalogue.suite("cache-suite").id == "cache-suite"
+    assert catalogue.suite("cache-suite").id == "cache-suite"
+    assert len(checked) == 1  # the same bytes passed: not checked again
+    path.write_text(SUITE.replace("policy: {blocking_levels: [MUST]}", "policy: {blocking_levels: [NEVER]}"),
+                    encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="blocking_levels"):
+        catalogue.suite("cache-suite")
+    assert len(checked) == 2

@@ -8,11 +8,12 @@ inline backbone element.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 TABLE_PATH = Path(__file__).with_name("r4_structure.json")
 VALUESETS_PATH = Path(__file__).with_name("r4_valuesets.json")
@@ -109,4 +110,4 @@ class R4Model:
 @cache
 def r4() -> R4Model:
     """The shared R4 model (loaded once per process)."""
-    return R4Model(json.loads(TABLE_PATH.read_bytes()))
+    return R4Model(orjson.loads(TABLE_PATH.read_bytes()))

@@ -24,11 +24,12 @@ counted as met.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
+
+import orjson
 
 from harness.fhir.extensions import check_extension
 from harness.fhir.invariants import Invariant, compile_invariant, holds
@@ -133,7 +134,7 @@ class Node:
 
 @cache
 def valuesets() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(VALUESETS_PATH.read_bytes())["valueSets"]
+    data: dict[str, Any] = orjson.loads(VALUESETS_PATH.read_bytes())["valueSets"]
     return data
 
 

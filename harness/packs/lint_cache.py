@@ -1,4 +1,4 @@
-"""Which pack files already passed lint, byte for byte, with this harness: a run need not lint them again.
+"""Which pack and suite files already passed lint, byte for byte, with this harness: a run need not lint them again.
 
 `packs lint` always lints. A run (``Catalogue``) lints a pack the first time it meets its bytes
 and records the SHA-256 in the user's cache (``$CARE_ASSURE_CACHE``, else
@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 from harness import __version__
-from harness.paths import rulepack_schema_path
+from harness.paths import rulepack_schema_path, suite_schema_path
 
 
 def cache_dir() -> Path:
@@ -35,7 +35,8 @@ def _stamp() -> str:
     """This harness's way of linting: its version and the code and schema lint reads (check kinds included)."""
     harness = Path(__file__).parents[1]
     digest = hashlib.sha256(__version__.encode())
-    for source in (Path(__file__).with_name("loader.py"), rulepack_schema_path(), harness / "fhirpath.py",
+    for source in (Path(__file__).with_name("loader.py"), rulepack_schema_path(), suite_schema_path(),
+                   harness / "suites.py", harness / "fhirpath.py",
                    harness / "fhir" / "element_paths.py", *sorted((harness / "checks").glob("*.py"))):
         digest.update(source.read_bytes())
     return digest.hexdigest()[:16]

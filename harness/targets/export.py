@@ -15,13 +15,21 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from harness.errors import ConfigurationError, Problem
 from harness.results import InputFile, Location
 from harness.targets.base import Located, ReadError
-from harness.targets.csv_export import CsvMap, maps_for, read_csv
 from harness.targets.readers import read_json, read_ndjson, read_xml
+
+if TYPE_CHECKING:
+    from harness.targets.csv_export import CsvMap
+
+
+def _maps_for(paths: list[Path] | None) -> list[CsvMap]:
+    from harness.targets.csv_export import maps_for  # noqa: PLC0415 - most exports hold no CSV
+
+    return maps_for(paths) if paths is not None else maps_for()
 
 Reader = Callable[[IO[bytes], str], Iterator[Located | ReadError]]
 READERS: dict[str, Reader] = {
@@ -92,14 +100,16 @@ class ExportTarget:
         self.paths = paths
         self.csv_maps = tuple(csv_maps)
         # a supplier's mapping is checked now (a broken one is a usage error, before anything is read);
-        # the shipped ones load when the first CSV file does
-        given = maps_for(list(csv_maps)) if csv_maps else None
+        # the shipped ones (and the CSV reader itself) load when the first CSV file does
+        given = _maps_for(list(csv_maps)) if csv_maps else None
 
         @functools.cache
         def maps() -> list[CsvMap]:
-            return given if given is not None else maps_for()
+            return given if given is not None else _maps_for(None)
 
         def csv_reader(stream: IO[bytes], name: str) -> Iterator[Located | ReadError]:
+            from harness.targets.csv_export import read_csv  # noqa: PLC0415 - most exports hold no CSV
+
             return read_csv(stream, name, maps())
 
         self.readers: dict[str, Reader] = {**READERS, ".csv": csv_reader}
