@@ -13,6 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixtures.export_generator import Generator, write_ndjson
+from harness.checks.dataset import subject_of
+from harness.checks.registry import subject_at, subject_order, where_of, where_order
+from harness.results import Location
 from harness.runner import assess
 from harness.spill import SpillMap, SpillSet
 from harness.targets.export import ExportTarget
@@ -96,3 +99,23 @@ def test_a_run_whose_indexes_spill_gives_the_same_report(defects: tuple[str, ...
     monkeypatch.setattr("harness.parallel.MIN_SHARD_BYTES", 4096)  # and over two processes, shards spilling
     assert report_of(assess("asl-dscr-core", ExportTarget([tmp_path / "export"]), as_of=dt.date(2026, 11, 1),
                             jobs=2).report) == in_memory
+
+
+optional_text = st.none() | st.text(max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rtype=optional_text, rid=st.none() | st.integers() | st.text(max_size=4),
+       where=st.none() | st.builds(Location, optional_text, st.none() | st.integers(0, 99), optional_text,
+                                   optional_text, optional_text))
+def test_a_subject_as_plain_data_keeps_its_order_and_comes_back_whole(rtype: str | None, rid: Any,
+                                                                      where: Location | None) -> None:
+    """Duplicate-id and pending-reference indexes hold tuples (``Where``), not Subjects: nothing may change."""
+    resource = {"resourceType": rtype, "id": rid}
+    compact = where_of(resource, where)
+    subject = subject_of(resource, where)
+    assert where_order(compact) == subject_order(subject)
+    back = subject_at(compact)
+    assert back.resource_type == subject.resource_type and back.resource_id == subject.resource_id
+    assert back.location == (where if where is not None and where != Location() else None)
+    assert pickle.loads(pickle.dumps(subject)) == subject

@@ -63,12 +63,8 @@ def compile_step(step: dict[str, Any]) -> Step:
     return plain
 
 
-def walk(resource: dict[str, Any], steps: list[dict[str, Any]]) -> list[Any]:
-    """Every value at the end of the path (arrays flattened)."""
-    return compiled_walk([compile_step(step) for step in steps])(resource)
-
-
 def compiled_walk(steps: list[Step]) -> Step:
+    """Every value at the end of the path (arrays flattened)."""
     def run(resource: Any) -> list[Any]:
         nodes: list[Any] = [resource]
         for step in steps:
