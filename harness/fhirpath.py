@@ -96,7 +96,7 @@ _NUMERIC_LIT = frozenset("0123456789")
 class CompiledPath:
     """A compiled FHIRPath expression; call it with a resource to get a list of values."""
 
-    __slots__ = ("_native", "_parsed", "_slow", "expression", "native")
+    __slots__ = ("_ast", "_native", "_parsed", "_slow", "expression", "native")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
@@ -112,9 +112,19 @@ class CompiledPath:
             self._native: Fn | None = _compile(ast)
         except _Unsupported:
             self._native = None
+        if self._native is not None:
+            self._ast = ast
+            self._native = self._generate  # the same evaluation as one generated function, written on first use
         self.native = self._native is not None
         if self._native is None:
             self._slow = self._compile_slow()
+
+    def _generate(self, focus: Collection, env: _Env) -> Collection:
+        """First call: write and compile the generated function (rules for types a target lacks never pay)."""
+        from harness.fhirpath_gen import generate  # noqa: PLC0415 - it builds on this module
+
+        self._native = generate(self._ast, self.expression)
+        return self._native(focus, env)
 
     def _compile_slow(self) -> Callable[[Any], Collection]:
         from fhirpathpy import compile as fp_compile  # noqa: PLC0415 - only for expressions outside the native subset
