@@ -10,11 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fhirpathpy import compile as fp_compile
 from fhirpathpy.models import models
 
-from harness.fhirpath import CompiledPath, FHIRPathSyntaxError, compile_path
+from harness.fhirpath import CompiledPath, FHIRPathSyntaxError, _Fallback, compile_path
 from tests.fhirpath_cases import Case, cases, load_input, matches
 
 GAPS = {line.strip() for line in (Path(__file__).parent / "data" / "fhirpath-r4-gaps.txt").read_text().splitlines()
@@ -94,8 +95,6 @@ def test_syntax_error_is_reported() -> None:
 
 def test_the_parsed_table_holds_every_bundled_expression_and_only_true_parses() -> None:
     """harness/fhirpath_parsed.json (``make tables``) lets a run skip the ANTLR parser; it must be exact."""
-    import orjson
-
     from harness.fhirpath import PARSED_TABLE, parse_with_antlr
     from harness.packs.parsed_paths import bundled_expressions
 
@@ -122,3 +121,34 @@ def test_a_run_of_a_bundled_suite_loads_neither_the_fhirpath_parser_nor_pydantic
     assert "jsonschema" in first.stdout  # nothing cached yet: every pack and the suite were checked
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def _outcome(fn: Any, resource: Any) -> Any:
+    try:
+        return fn([resource], (resource, resource, resource))
+    except _Fallback:
+        return "handed to fhirpathpy"
+
+
+def test_generated_code_gives_what_the_closures_give() -> None:
+    """harness.fhirpath_gen writes each native expression as code: on every official case input and the
+    reference supplier's resources it gives the closures' answer, or hands over to fhirpathpy where they do."""
+    from fixtures.export_generator import Generator
+    from harness.fhirpath import PARSED_TABLE, _compile, _Unsupported, parse_with_antlr
+    from harness.fhirpath_gen import generate
+
+    expressions = {case.expression for case in CASES} | set(orjson.loads(PARSED_TABLE.read_bytes()))
+    resources = [load_input(name) for name in sorted({c.inputfile for c in CASES if c.inputfile})]
+    resources += list(Generator(4, seed=3).resources())
+    compared = 0
+    for expression in sorted(expressions):
+        try:
+            ast = parse_with_antlr(expression)
+            closures = _compile(ast)
+        except (FHIRPathSyntaxError, _Unsupported):
+            continue
+        generated = generate(ast, expression)
+        for resource in resources:
+            assert _outcome(generated, resource) == _outcome(closures, resource), (expression, resource.get("id"))
+            compared += 1
+    assert compared > 5000
