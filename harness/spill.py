@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 V = TypeVar("V")
-LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "200000"))  # entries kept in memory, per index
+LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "100000"))  # entries kept in memory, per index
 BLOOM_BITS = 1 << 20  # the filter's first size (128 KiB); it doubles to stay at 10 bits or more per key
 BATCH = 5000  # writes buffered before they go to disk
 HOT = 16384  # members found on disk kept at hand, the oldest forgotten first

@@ -19,6 +19,7 @@ from harness.checks.registry import RuleContext, register
 from harness.results import Issue
 
 PLACEHOLDERS = frozenset({"n/a", "na", "none", "null", "unknown", "not known", "tbc", "-", "?", "undefined"})
+_LONGEST_PLACEHOLDER = max(map(len, PLACEHOLDERS))
 
 _STEP = {"type": "object", "additionalProperties": False, "required": ["name"],
          "properties": {"name": {"type": "string"}, "slice": {"type": "object",
@@ -78,8 +79,8 @@ def compiled_walk(steps: list[Step]) -> Step:
 class PathTree:
     """Many paths over one resource walked together: a shared prefix is walked once.
 
-    Each path ends at a tag (its position in the rule); ``visit`` calls ``at(tag, value)`` for every
-    value at the end of every path, in the order of the tags, then of the values.
+    Each path ends at a tag (its position in the rule); ``visit`` lists ``(tag, value)`` for every value at
+    the end of every path, in the order the tree reaches them.
     """
 
     def __init__(self) -> None:
@@ -95,12 +96,13 @@ class PathTree:
             node = node.children[key][1]
         node.tags.append(tag)
 
-    def visit(self, value: Any, at: Callable[[int, Any], None]) -> None:
+    def visit(self, value: Any, found: list[tuple[int, Any]]) -> None:
+        """Append ``(tag, value)`` for every value at the end of every path."""
         for tag in self.tags:
-            at(tag, value)
+            found.append((tag, value))
         for step, child in self.children.values():
             for item in step(value):
-                child.visit(item, at)
+                child.visit(item, found)
 
 
 def is_empty(value: Any, coded: bool = False) -> bool:
@@ -109,13 +111,19 @@ def is_empty(value: Any, coded: bool = False) -> bool:
     A ``coded`` element's value is a code, where 'unknown' may be a code of its value set
     (AdministrativeGender has one): only an empty one is empty.
     """
-    if value is None:
-        return True
+    kind = type(value)
+    if kind is not str and kind is not dict and kind is not list:  # exact types first: this runs per element
+        if value is None:
+            return True
+        if not isinstance(value, (str, dict, list)):
+            return False
     if isinstance(value, str):
-        return not value.strip() or (not coded and value.strip().lower() in PLACEHOLDERS)
-    if isinstance(value, (list, dict)):
-        return not value or all(is_empty(v) for v in (value.values() if isinstance(value, dict) else value))
-    return False
+        text = value.strip()
+        return not text or (not coded and len(text) <= _LONGEST_PLACEHOLDER and text.lower() in PLACEHOLDERS)
+    for item in value.values() if isinstance(value, dict) else value:  # noqa: SIM110 - a loop: all() over a generator costs more per element
+        if not is_empty(item):
+            return False
+    return True
 
 
 @register("profile", scope="resource", params={
@@ -237,14 +245,10 @@ def _must_support(params: dict[str, Any]) -> Any:
         tree.add(entry["path"], tag)
 
     def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
-        empty: list[tuple[int, int]] = []
-
-        def at(tag: int, value: Any) -> None:
-            if is_empty(value, elements[tag][1]):
-                empty.append((tag, len(empty)))
-
-        tree.visit(resource, at)
-        for tag, _n in sorted(empty):
+        found: list[tuple[int, Any]] = []
+        tree.visit(resource, found)
+        empty = [(tag, n) for n, (tag, value) in enumerate(found) if is_empty(value, elements[tag][1])]
+        for tag, _n in sorted(empty):  # in the rule's order of elements, each element's values in order
             yield Issue(f"{elements[tag][0]} is present but empty or a placeholder; omit data that is "
                         "not held", path=elements[tag][0], code="value")
     return check
