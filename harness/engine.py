@@ -184,7 +184,7 @@ class Run:
                 _apply(cr, state, resource, item.location, item.columns)
             for cr, is_subject, state in per_dataset:
                 try:
-                    subject = is_subject and _matches(cr, resource)
+                    subject = is_subject and (cr.where is None or _matches(cr, resource))
                     state.accumulator.observe(item, subject)
                 except Exception as exc:  # noqa: BLE001 - a crash in a check is that rule's error
                     state.add(Issue(f"could not evaluate: {crash(exc)}", None, "exception"),
@@ -262,7 +262,7 @@ def _in_column(location: Location, columns: dict[str, str] | None, path: str | N
 def _apply(cr: CompiledRule, state: RuleState, resource: dict[str, Any], location: Location,
            columns: dict[str, str] | None = None) -> None:
     try:
-        if not _matches(cr, resource):
+        if cr.where is not None and not _matches(cr, resource):
             return
         state.subjects += 1
         if cr.scope == "value":

@@ -59,6 +59,8 @@ def structure(params: dict[str, Any], ctx: RuleContext) -> Callable[[dict[str, A
 
     def check(resource: dict[str, Any], values: Any) -> Iterable[Issue]:
         outcome = outcome_of(resource)
+        if not outcome.violations and not (report_unevaluated and outcome.not_evaluated):
+            return ()  # the usual case: nothing for any family
         out = [Issue(v.message, v.path, v.code) for v in outcome.violations
                if v.family == family and v.warning == warnings]
         if report_unevaluated and outcome.not_evaluated:  # value sets to the binding rule, constraints to invariant
