@@ -64,7 +64,7 @@ def ndjson_line(raw: bytes | None, name: str, lineno: int) -> Item | None:
     """One NDJSON line as a resource or a read error (None for a blank line; ``raw`` None: too long)."""
     if raw is None:
         return ReadError(Location(name, lineno), f"line is longer than {MAX_LINE_BYTES:,} bytes: not read")
-    if not raw.strip():
+    if not raw or raw.isspace():  # blank (isspace, unlike strip, copies nothing)
         return None
     try:
         value = orjson.loads(raw)
