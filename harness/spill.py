@@ -63,7 +63,9 @@ class _Disk:
 
     def maybe(self, key: str) -> bool:
         bloom = self.bloom
-        return all(bloom[b >> 3] & (1 << (b & 7)) for b in self._bits(key))
+        a, b, c = self._bits(key)
+        return bool(bloom[a >> 3] & (1 << (a & 7)) and bloom[b >> 3] & (1 << (b & 7))
+                    and bloom[c >> 3] & (1 << (c & 7)))
 
     def get(self, key: str) -> bytes | None:
         if not self.maybe(key):
@@ -74,7 +76,10 @@ class _Disk:
         row = self.db.execute("SELECT v FROM e WHERE k = ?", (key,)).fetchone()
         return row[0] if row else None
 
-    def put(self, key: str, value: bytes, new: bool) -> None:
+    def put(self, key: str, value: bytes, new: bool | None = None) -> None:
+        """Store ``key``; ``new`` None: find out whether it was there (a caller that just looked says so)."""
+        if new is None:
+            new = self.get(key) is None
         self._mark(key)
         self.buffer[key] = value
         self.count += new
@@ -129,9 +134,18 @@ class SpillMap(MutableMapping[str, V]):
         if key in self.mem or (self.disk is None and len(self.mem) < self.limit):
             self.mem[key] = value
             return
+        self._spill(key, value, None)
+
+    def insert(self, key: str, value: V) -> None:
+        """Add a key the caller has just found missing (``get`` gave None): no second look on disk."""
+        if self.disk is None and len(self.mem) < self.limit:
+            self.mem[key] = value
+        else:
+            self._spill(key, value, True)
+
+    def _spill(self, key: str, value: V, new: bool | None) -> None:
         if self.disk is None:
             self.disk = _Disk()
-        new = self.disk.get(key) is None
         self.disk.put(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), new)
 
     def __delitem__(self, key: str) -> None:
@@ -179,8 +193,16 @@ class SpillSet:
         self |= members
 
     def add(self, key: str) -> None:
-        if key not in self.hot and self.map.get(key) is None:
-            self.map[key] = True
+        m = self.map
+        if key in m.mem or key in self.hot:
+            return
+        if m.disk is None:
+            if len(m.mem) < m.limit:
+                m.mem[key] = True
+                return
+        elif m.disk.get(key) is not None:
+            return
+        m._spill(key, True, True)  # looked for just now: not there
 
     def __contains__(self, key: object) -> bool:
         if key in self.hot or key in self.map.mem:

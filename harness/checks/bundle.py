@@ -211,7 +211,7 @@ class DuplicateIdAccumulator:
     def _meet(self, key: str, where: Where) -> None:
         held = self.first.get(key)
         if held is None:
-            self.first[key] = where
+            self.first.insert(key, where)
             return
         self.count += 1
         if where_order(where) < where_order(held):

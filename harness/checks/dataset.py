@@ -158,7 +158,7 @@ class ReferenceAccumulator:
                 continue  # resolved already: nothing to remember
             pending = self.pending.get(ref)
             if pending is None:
-                self.pending[ref] = (where_of(resource, item.location), self._path(resource, position, ref), 1)
+                self.pending.insert(ref, (where_of(resource, item.location), self._path(resource, position, ref), 1))
             else:
                 self.pending[ref] = (pending[0], pending[1], pending[2] + 1)
 
