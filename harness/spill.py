@@ -1,10 +1,11 @@
 """Indexes that spill to disk: a set and a map that keep a bounded number of entries in memory.
 
 Dataset-level rules index every resource of an export (its key, for references to resolve and
-duplicate ids to be found). Past ``limit`` entries the rest go to a SQLite file in the temporary
-directory (no journal, no fsync: it is scratch, gone when the index is), and a Bloom filter
-in memory answers most "is it there?" questions for keys that are not, without a disk read. So a
-10-million-resource export is checked in the memory a 100,000-resource one needs. Pickling
+duplicate ids to be found). Past ``LIMIT`` entries held by all of a process's indexes together,
+new entries go to SQLite's private temporary database (no journal, no fsync: it is scratch, gone
+when the index is), and a Bloom filter in memory answers most "is it there?" questions for keys
+that are not, without a disk read. So a 10-million-resource export is checked in about the memory
+a 300,000-resource one needs. Pickling
 (``--jobs`` workers, Spark tasks) sends the entries themselves: a shard is bounded by its size.
 """
 
@@ -18,7 +19,9 @@ from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any, TypeVar
 
 V = TypeVar("V")
-LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "100000"))  # entries kept in memory, per index
+# Entries kept in memory by all the indexes of one process together (a run has dozens: per rule,
+# every resource key, every resident's key, every NHS number…); past it, new entries spill.
+LIMIT = int(os.environ.get("CARE_ASSURE_INDEX_LIMIT", "300000"))
 BLOOM_BITS = 1 << 20  # the filter's first size (128 KiB); it doubles to stay at 10 bits or more per key
 BATCH = 5000  # writes buffered before they go to disk
 HOT = 16384  # members found on disk kept at hand, the oldest forgotten first
@@ -34,7 +37,7 @@ class _Disk:
 
     def __init__(self) -> None:
         self.db = sqlite3.connect("", isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -4096"):
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -2048"):
             self.db.execute(f"PRAGMA {pragma}")
         self.db.execute("CREATE TABLE e (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID")
         self.bits = BLOOM_BITS
@@ -101,19 +104,53 @@ class _Disk:
 _MISSING: Any = object()
 
 
-class SpillMap(MutableMapping[str, V]):
-    """A str-keyed dict with at most ``limit`` entries in memory; values must be picklable.
+class _Budget:
+    """How many entries the process's indexes keep in memory together."""
 
-    Values are copies once spilled: change one by assigning it again (``m[k] = v``), never in place.
-    Deleting is not offered (the rules never forget a key).
+    def __init__(self) -> None:
+        self.used = 0
+
+
+_SHARED = _Budget()
+
+
+def _release(mem: dict[str, Any]) -> None:
+    """An index is gone: what it held in memory is free for the others."""
+    _SHARED.used -= len(mem)
+
+
+class _Own:
+    """The budget of one index given its own ``limit`` (tests, and callers that want a fixed bound)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+
+class SpillMap(MutableMapping[str, V]):
+    """A str-keyed dict keeping entries in memory while the process's budget (``LIMIT``) lasts.
+
+    Past it, new keys go to disk. Values are copies once spilled: change one by assigning it again
+    (``m[k] = v``), never in place. Deleting is not offered (the rules never forget a key).
+    ``limit``: a bound of this index's own instead of the shared one.
     """
 
     def __init__(self, items: Iterable[tuple[str, V]] = (), limit: int | None = None) -> None:
         self.mem: dict[str, V] = {}
-        self.limit = LIMIT if limit is None else limit
+        self.own = _Own(limit) if limit is not None else None
         self.disk: _Disk | None = None
+        if limit is None:  # what this index holds is given back to the shared budget when it goes
+            weakref.finalize(self, _release, self.mem)
         for k, v in items:
             self[k] = v
+
+    def _room(self) -> bool:
+        """Whether one more entry may be kept in memory (taking it from the budget)."""
+        if self.own is not None:
+            return len(self.mem) < self.own.limit
+        if _SHARED.used >= LIMIT:
+            return False
+        _SHARED.used += 1
+        return True
 
     def get(self, key: str, default: Any = None) -> Any:
         """The value, or ``default``, with no exception on the way: a new key is the usual case, per resource."""
@@ -131,14 +168,14 @@ class SpillMap(MutableMapping[str, V]):
         return value
 
     def __setitem__(self, key: str, value: V) -> None:
-        if key in self.mem or (self.disk is None and len(self.mem) < self.limit):
+        if key in self.mem or (self.disk is None and self._room()):
             self.mem[key] = value
             return
         self._spill(key, value, None)
 
     def insert(self, key: str, value: V) -> None:
         """Add a key the caller has just found missing (``get`` gave None): no second look on disk."""
-        if self.disk is None and len(self.mem) < self.limit:
+        if self.disk is None and self._room():
             self.mem[key] = value
         else:
             self._spill(key, value, True)
@@ -197,7 +234,7 @@ class SpillSet:
         if key in m.mem or key in self.hot:
             return
         if m.disk is None:
-            if len(m.mem) < m.limit:
+            if m._room():
                 m.mem[key] = True
                 return
         elif m.disk.get(key) is not None:

@@ -119,3 +119,22 @@ def test_a_subject_as_plain_data_keeps_its_order_and_comes_back_whole(rtype: str
     assert back.resource_type == subject.resource_type and back.resource_id == subject.resource_id
     assert back.location == (where if where is not None and where != Location() else None)
     assert pickle.loads(pickle.dumps(subject)) == subject
+
+
+def test_the_memory_budget_is_shared_by_every_index_and_given_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run holds dozens of indexes (one per rule and kind of key): the bound is on all of them together."""
+    import gc
+
+    import harness.spill
+
+    monkeypatch.setattr(harness.spill, "LIMIT", harness.spill._SHARED.used + 5)
+    first: SpillMap[int] = SpillMap((str(i), i) for i in range(5))
+    assert not first.spilled
+    second: SpillMap[int] = SpillMap()
+    second["a"] = 1
+    assert second.spilled and second["a"] == 1  # the budget is spent: a new index spills at once
+    del first
+    gc.collect()
+    third: SpillMap[int] = SpillMap()
+    third["b"] = 2
+    assert not third.spilled  # what the first held was given back
