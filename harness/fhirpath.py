@@ -119,6 +119,11 @@ class CompiledPath:
         if self._native is None:
             self._slow = self._compile_slow()
 
+    def __reduce__(self) -> Any:
+        """Never sent between processes: each builds its own plan (``harness.parallel``), so state that
+        holds compiled expressions is configuration, whether or not the expression has run yet."""
+        raise TypeError(f"a compiled FHIRPath expression is not sent between processes: {self.expression!r}")
+
     def _generate(self, focus: Collection, env: _Env) -> Collection:
         """First call: write and compile the generated function (rules for types a target lacks never pay)."""
         from harness.fhirpath_gen import generate  # noqa: PLC0415 - it builds on this module

@@ -165,3 +165,24 @@ def test_a_dangling_reference_keeps_the_same_example_whichever_shard_merges_firs
     late_then_early = merged(shard(90, "obs-late"), shard(3, "obs-early"))
     assert early_then_late == late_then_early
     assert early_then_late[0][1].resource_id == "obs-early" and "referred to 2 times" in early_then_late[0][0]
+
+
+def test_a_shard_state_is_portable_whether_or_not_its_expressions_have_run(tmp_path: Path) -> None:
+    """A worker whose first shard never ran a rule's FHIRPath must send the same fields as one whose did:
+    compiled expressions are configuration, never data (found by `make bench`: a later shard's state would
+    not pickle, and its resources became read errors)."""
+    import pickle
+
+    from harness import parallel
+
+    catalogue = Catalogue.default()
+    plan = build_plan(catalogue.suite("asl-dscr-core"), catalogue, AS_OF, "export")
+    parallel._DATA_FIELDS.clear()
+    untouched = parallel.portable(Run(plan))  # no resource read: no expression has run
+    pickle.dumps(untouched)
+    write_ndjson(Generator(3, seed=2).resources(), tmp_path / "export")
+    used = Run(plan)
+    used.feed(ExportTarget([tmp_path / "export"]).items())
+    pickle.dumps(parallel.portable(used))  # every rule's expressions have run now
+    assert {rid: (set(s), set(a or ())) for rid, (s, a) in untouched["states"].items()} == \
+        {rid: (set(s), set(a or ())) for rid, (s, a) in parallel.portable(used)["states"].items()}
