@@ -5,8 +5,8 @@ duplicate ids to be found). Past ``LIMIT`` entries held by all of a process's in
 new entries go to SQLite's private temporary database (no journal, no fsync: it is scratch, gone
 when the index is), and a Bloom filter in memory answers most "is it there?" questions for keys
 that are not, without a disk read. So a 10-million-resource export is checked in about the memory
-a 300,000-resource one needs. Pickling
-(``--jobs`` workers, Spark tasks) sends the entries themselves: a shard is bounded by its size.
+a 300,000-resource one needs. Pickling (``--jobs`` workers, Spark tasks) sends the entries
+themselves: a shard is bounded by its size.
 """
 
 from __future__ import annotations
@@ -119,13 +119,6 @@ def _release(mem: dict[str, Any]) -> None:
     _SHARED.used -= len(mem)
 
 
-class _Own:
-    """The budget of one index given its own ``limit`` (tests, and callers that want a fixed bound)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-
-
 class SpillMap(MutableMapping[str, V]):
     """A str-keyed dict keeping entries in memory while the process's budget (``LIMIT``) lasts.
 
@@ -136,7 +129,7 @@ class SpillMap(MutableMapping[str, V]):
 
     def __init__(self, items: Iterable[tuple[str, V]] = (), limit: int | None = None) -> None:
         self.mem: dict[str, V] = {}
-        self.own = _Own(limit) if limit is not None else None
+        self.own_limit = limit  # a bound of its own (tests, callers wanting a fixed one), else the shared budget
         self.disk: _Disk | None = None
         if limit is None:  # what this index holds is given back to the shared budget when it goes
             weakref.finalize(self, _release, self.mem)
@@ -145,8 +138,8 @@ class SpillMap(MutableMapping[str, V]):
 
     def _room(self) -> bool:
         """Whether one more entry may be kept in memory (taking it from the budget)."""
-        if self.own is not None:
-            return len(self.mem) < self.own.limit
+        if self.own_limit is not None:
+            return len(self.mem) < self.own_limit
         if _SHARED.used >= LIMIT:
             return False
         _SHARED.used += 1
