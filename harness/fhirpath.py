@@ -27,7 +27,7 @@ class FHIRPathSyntaxError(ValueError):
     """The expression does not parse."""
 
 
-# Parsed trees of the bundled packs' expressions (``make tables``; harness/fhir/generate.py): a run
+# Parsed trees of the bundled packs' expressions (``make tables``; harness/packs/parsed_paths.py): a run
 # over the bundled suites need not load the ANTLR parser. Looked up by the exact text, so an entry
 # can only be missing (then parsed), never wrong for another expression; a test re-parses them all.
 PARSED_TABLE = Path(__file__).with_name("fhirpath_parsed.json")
