@@ -11,6 +11,8 @@ themselves: a shard is bounded by its size.
 
 from __future__ import annotations
 
+import heapq
+import operator
 import os
 import pickle
 import sqlite3
@@ -197,6 +199,15 @@ class SpillMap(MutableMapping[str, V]):
         if self.disk is not None:
             for k, v in self.disk.items():
                 yield k, pickle.loads(v)
+
+    def sorted_items(self) -> Iterator[tuple[str, V]]:
+        """The entries in key order, streamed: the spilled part comes from disk in order, never as one list."""
+        mem = sorted(self.mem.items())
+        if self.disk is None:
+            yield from mem
+            return
+        spilled = ((k, pickle.loads(v)) for k, v in self.disk.items())
+        yield from heapq.merge(mem, spilled, key=operator.itemgetter(0))
 
     def __len__(self) -> int:
         return len(self.mem) + (self.disk.count if self.disk is not None else 0)

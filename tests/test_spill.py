@@ -138,3 +138,10 @@ def test_the_memory_budget_is_shared_by_every_index_and_given_back(monkeypatch: 
     third: SpillMap[int] = SpillMap()
     third["b"] = 2
     assert not third.spilled  # what the first held was given back
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.dictionaries(keys, st.integers(), max_size=60), limit=st.integers(0, 8))
+def test_sorted_items_stream_in_key_order_across_memory_and_disk(entries: dict[str, int], limit: int) -> None:
+    index: SpillMap[int] = SpillMap(entries.items(), limit=limit)
+    assert list(index.sorted_items()) == sorted(entries.items())

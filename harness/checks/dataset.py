@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -32,6 +32,7 @@ from harness.results import Issue, Location
 from harness.spill import SpillMap, SpillSet
 from harness.targets.base import Located
 
+V = TypeVar("V")
 LOCAL_EXAMPLES = 100  # dangling "#id" references kept to show; the count stays exact
 
 
@@ -185,10 +186,9 @@ class ReferenceAccumulator:
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
         self.overflow = self.local_count - len(self.local)
         yield from self.local
-        for ref in sorted(self.pending):
+        for ref, (where, path, count) in _in_order(self.pending):  # streamed: millions at national scale
             if any(k in self.known for k in reference_keys(ref)):
                 continue
-            where, path, count = self.pending[ref]
             self.overflow += count - 1
             more = f" (referred to {count} times; the first is shown)" if count > 1 else ""
             yield Issue(f"reference '{ref}' does not resolve to any resource in the target{more}",
@@ -260,11 +260,18 @@ class ExistsPerAccumulator:
             primary = self.aliases.get(key)
             if primary is not None:
                 counts[primary] = counts.get(primary, 0) + n
-        for key in sorted(self.subject_list):
+        for key, subject in _in_order(self.subject_list):
             found = counts.get(key, 0)
             if found < self.minimum:
                 yield Issue(f"{found} {self.related_type} resource(s) refer to this one; "
-                            f"at least {self.minimum} required", None, "required"), self.subject_list[key]
+                            f"at least {self.minimum} required", None, "required"), subject
+
+
+def _in_order(index: MutableMapping[str, V]) -> Iterator[tuple[str, V]]:
+    """Key order, streamed from a spilling index (a plain dict: the Spark engine's assembled results)."""
+    if isinstance(index, SpillMap):
+        return index.sorted_items()
+    return iter(sorted(index.items()))
 
 
 def _keep_least(held: MutableMapping[str, Subject], key: str, subject: Subject) -> None:
