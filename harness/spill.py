@@ -218,7 +218,10 @@ class SpillMap(MutableMapping[str, V]):
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (SpillMap, (list(self.items()),))
+        # what arrives is a shard's state on its way into the receiver's own indexes: it stays in memory
+        # (bounded by the shard) and does not draw on the receiver's budget, which its own indexes need
+        items = list(self.items())
+        return (SpillMap, (items, max(1, len(items))))
 
     @property
     def spilled(self) -> bool:
@@ -272,7 +275,8 @@ class SpillSet:
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (SpillSet, (list(self),))
+        members = list(self)
+        return (SpillSet, (members, max(1, len(members))))  # in memory on arrival, as SpillMap's
 
     @property
     def spilled(self) -> bool:
