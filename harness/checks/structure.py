@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from harness.checks.registry import RuleContext, register
+from harness.fhir.accept import validate_fast
 from harness.fhir.profiles import ProfileError, check_profile, profile_for
-from harness.fhir.validator import FAMILIES, Outcome, validate
+from harness.fhir.validator import FAMILIES, Outcome
 from harness.results import NOT_EVALUATED, Issue
 
 
@@ -40,7 +41,7 @@ def outcome_of(resource: dict[str, Any]) -> Outcome:
     """The validator's outcome for this resource, walked once however many rules ask."""
     memo = _memo
     if memo.resource is not resource:
-        memo.outcome = validate(resource)
+        memo.outcome = validate_fast(resource)
         memo.resource = resource
     result: Outcome = memo.outcome
     return result

@@ -1,0 +1,439 @@
+"""The validator's fast accept path: one JSON Schema per resource type, run by jsonschema-rs.
+
+Most resources in an export are valid. For those, the Python walk (:mod:`harness.fhir.codegen`)
+spends its time confirming what a compiled JSON Schema confirms natively (jsonschema-rs), about
+fifteen times faster: element names, JSON types, arrays, cardinality and choice elements, primitive
+formats, required and extensible bindings, absolute system URIs, reference forms and target types.
+Each schema is built from the same compiled states (:func:`harness.fhir.validator.node`) and is
+*at most as permissive* as the walk: whatever it cannot say exactly it refuses (contained resources,
+``_`` companions, nulls, ``#`` references, a 29 February, unexpandable required bindings, characters
+on which Python's and Rust's regular expressions could disagree), and a refused resource is walked
+in Python as before.
+
+What a schema cannot say at all is the *residual*, checked in Python on an accepted resource along
+the few elements that need it: every constraint (invariant) except ``ref-1`` (which the reference
+pattern decides), the narrative's XHTML, extension contexts, and integers given as ``1.0`` (JSON
+Schema counts them as integers; FHIR does not). If the residual finds any problem at all, the
+resource is walked in full instead, so an outcome from this path is always one with no violations,
+and any resource with a violation gets exactly the walk's findings.
+
+Soundness (schema accepts and residual is clean ⇒ the walk finds nothing) is what the tests check,
+on every corpus resource, on mutations of them, and on generated strings for every primitive type.
+Nesting: every reader bounds depth (orjson 1,024 levels, the streamed readers 128, lxml 256); the
+schema run was checked at 10,000.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from harness.fhir.invariants import NotEvaluated
+from harness.fhir.model import r4
+from harness.fhir.primitives import INT_MAX, INT_MIN, MAX_STRING
+from harness.fhir.validator import (
+    _ANY_RESOURCE,
+    _SYSTEMS,
+    Node,
+    Outcome,
+    Slot,
+    node,
+    validate,
+)
+from harness.fhir.xhtml import narrative_problems
+
+ENV_SWITCH = "CARE_ASSURE_SCHEMA_ACCEPT"  # "0" turns the accept path off (the walk alone; for comparisons)
+
+# Python's whitespace (str.isspace, and re's \s on str) spelled out, so a Rust regex means the same
+# (a test compares it with every code point).
+PY_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008" \
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+
+
+def _class(chars: str, negate: bool = False) -> str:
+    body = "".join("\\" + c if c in "\\]^-[" else c for c in chars)
+    return f"[{'^' if negate else ''}{body}]"
+
+
+SPACE = _class(PY_SPACE)
+NOT_SPACE = _class(PY_SPACE, negate=True)
+_YEAR = "([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
+_MONTH = "(0[1-9]|1[0-2])"
+# Real calendar days only, and never 29 February (a leap year is left to the walk).
+_MONTH_DAY = "((0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])|(0[13-9]|1[0-2])-(29|30)|(0[13578]|1[02])-31)"
+_TIME = "([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\\.[0-9]+)?"
+_ZONE = "(Z|(\\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
+_ID = "[A-Za-z0-9\\-\\.]{1,64}"
+
+_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_STRING}
+
+
+def _text(pattern: str, limit: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "string", "pattern": pattern}
+    if limit:
+        out["maxLength"] = MAX_STRING
+    return out
+
+
+# Each R4 primitive: a schema accepting only values the walk's format check accepts (blank values
+# included: the walk refuses a blank value of any type but string).
+PRIMITIVES: dict[str, dict[str, Any]] = {
+    "boolean": {"type": "boolean"},
+    "integer": {"type": "integer", "minimum": INT_MIN, "maximum": INT_MAX},
+    "positiveInt": {"type": "integer", "minimum": 1, "maximum": INT_MAX},
+    "unsignedInt": {"type": "integer", "minimum": 0, "maximum": INT_MAX},
+    "decimal": {"type": "number"},
+    "string": _TEXT,
+    "markdown": {**_TEXT, "pattern": NOT_SPACE},
+    "code": _text(f"^{NOT_SPACE}+({SPACE}{NOT_SPACE}+)*$"),
+    "id": _text(f"^{_ID}$"),
+    "uri": {**_text(f"^{NOT_SPACE}+$")},
+    "url": {**_text(f"^{NOT_SPACE}+$")},
+    "canonical": {**_text(f"^{NOT_SPACE}+$")},
+    "oid": _text("^urn:oid:[0-2](\\.(0|[1-9][0-9]*))+$"),
+    "uuid": _text("^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+    "date": _text(f"^{_YEAR}(-{_MONTH}|-{_MONTH_DAY})?$"),
+    "dateTime": _text(f"^{_YEAR}(-{_MONTH}|-{_MONTH_DAY}(T{_TIME}{_ZONE})?)?$"),
+    "instant": _text(f"^{_YEAR}-{_MONTH_DAY}T{_TIME}{_ZONE}$"),
+    "time": _text(f"^{_TIME}$"),
+    "base64Binary": {**_text("^([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$", limit=False),
+                     "minLength": 1},
+}
+# A narrative's div: a string with something besides whitespace (its XHTML is the residual's).
+_XHTML = {"type": "string", "pattern": NOT_SPACE}
+# Constraints the schema decides: ref-1 holds for any reference not starting with '#', which the
+# reference pattern refuses.
+SCHEMA_DECIDES = frozenset({"ref-1"})
+
+
+_EMPTY_OR_EXISTS = re.compile(r"(\w+)\.empty\(\) or (\w+)\.exists\(\)")
+_EMPTY_OR_EMPTY = re.compile(r"(\w+)\.empty\(\) or (\w+)\.empty\(\)")
+
+
+def _present(nd: Node, name: str) -> dict[str, Any] | None:
+    """The schema of 'element ``name`` is present' on an accepted object (a choice: any of its types)."""
+    keys = [name] if name in nd.slots else [k for k, s in nd.slots.items()
+                                           if s.info.choice and s.info.choice.rsplit(".", 1)[-1] == name]
+    if not keys:
+        return None
+    return {"required": keys} if len(keys) == 1 else {"anyOf": [{"required": [k]} for k in keys]}
+
+
+def constraint_schema(inv: Any, nd: Node, root: bool) -> dict[str, Any] | None:
+    """A constraint said exactly as a schema, for the few shapes that can be (None: the residual checks it).
+
+    On an accepted object an element is present exactly when its JSON name is (no nulls, empty
+    values or ``_`` companions get through), so ``x.empty()`` and ``x.exists()`` are key tests.
+    """
+    e = inv.expression
+    if inv.key == "ext-1" and e == "extension.exists() != value.exists()":
+        ext, value = _present(nd, "extension"), _present(nd, "value")
+        if ext is None or value is None:
+            return None
+        return {"if": ext, "then": {"not": value}, "else": value}
+    if inv.key == "dom-6" and e == "text.`div`.exists()" and root:
+        return {"required": ["text"], "properties": {"text": {"required": ["div"]}}}
+    m = _EMPTY_OR_EXISTS.fullmatch(e) or _EMPTY_OR_EMPTY.fullmatch(e)
+    if m is None:
+        return None
+    first, second = _present(nd, m.group(1)), _present(nd, m.group(2))
+    if first is None or second is None:
+        return None
+    if e.endswith(".exists()"):
+        return {"if": first, "then": second}
+    return {"not": {"allOf": [first, second]}}
+
+
+_FEW_VARIANTS = 8
+
+
+class _Unsupported(Exception):
+    """A state the schema builder does not express; its resource type is always walked."""
+
+
+def _name(state: tuple[str, str]) -> str:
+    return f"{state[0]}.{state[1]}" if state[1] else state[0]
+
+
+class _Builder:
+    def __init__(self) -> None:
+        self.defs: dict[str, Any] = {}
+
+    def ref(self, state: tuple[str, str], root: bool = False) -> dict[str, Any]:
+        name = _name(state)
+        if name not in self.defs:
+            self.defs[name] = True  # placeholder: states can be recursive
+            self.defs[name] = self.state(node(state), state, root)
+        return {"$ref": f"#/$defs/{name}"}
+
+    def state(self, nd: Node, state: tuple[str, str], root: bool) -> dict[str, Any]:
+        props: dict[str, Any] = {}
+        groups: dict[str, list[str]] = {}
+        for key, slot in nd.slots.items():
+            props[key] = self.slot(slot)
+            if slot.info.choice:
+                groups.setdefault(slot.info.choice.rsplit(".", 1)[-1], []).append(key)
+        out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False,
+                               "minProperties": 1}
+        every: list[dict[str, Any]] = []
+        if root:
+            props["resourceType"] = {"const": state[0]}
+            out["required"] = ["resourceType", *nd.required]
+        else:
+            if nd.required:
+                out["required"] = list(nd.required)
+            every.append({"not": {"required": ["id"], "maxProperties": 1}})  # ele-1: an id alone is empty
+        single: dict[str, Any] = {}
+        for variants in groups.values():  # a choice element takes one type at most
+            if len(variants) > _FEW_VARIANTS:  # said in linear size: none of them, or exactly one
+                every.append({"anyOf": [{"not": {"anyOf": [{"required": [v]} for v in variants]}},
+                                        {"oneOf": [{"required": [v]} for v in variants]}]})
+            elif len(variants) > 1:  # checked only when one is there
+                for v in variants:
+                    single[v] = {"not": {"anyOf": [{"required": [o]} for o in variants if o != v]}}
+        if single:
+            out["dependentSchemas"] = single
+        for base, _min in nd.choices:
+            every.append({"anyOf": [{"required": [v]} for v in groups.get(base, ())]})
+        every.extend(f for f in (constraint_schema(inv, nd, root) for inv in nd.invariants) if f is not None)
+        if state == ("Extension", ""):
+            # the walk's extension checks say nothing of a URL that is not an R4 core extension's and has no
+            # version; any other is left to the walk
+            props["url"] = {"allOf": [props["url"], {"pattern": "^[^|]*$", "not": {"enum": sorted(r4().extensions)}}]}
+        if every:
+            out["allOf"] = every
+        return out
+
+    def slot(self, slot: Slot) -> dict[str, Any]:
+        item = self.value(slot)
+        if not slot.info.many:
+            return item
+        out: dict[str, Any] = {"type": "array", "minItems": 1, "items": item}
+        if slot.max is not None:
+            out["maxItems"] = slot.max
+        return out
+
+    def value(self, slot: Slot) -> dict[str, Any]:
+        kind = slot.kind
+        if kind == "primitive":
+            return self.primitive(slot)
+        if kind == "xhtml":
+            return _XHTML
+        if kind == "resource":
+            return {"not": {}}  # contained and inline resources: walked in Python
+        parts: list[dict[str, Any]] = [self.ref(slot.info.state)]
+        t = slot.info.type
+        if t in _SYSTEMS:
+            parts.append({"properties": {"system": {"pattern": ":"}}})
+        if slot.binding is not None:
+            parts.append(self.coded(slot))
+        if slot.targets is not None or t == "Reference":
+            parts.append({"properties": {"reference": {"pattern": _reference_pattern(slot.targets)}}})
+        parts.extend(f for f in (constraint_schema(inv, slot.node, False) for inv in slot.invariants) if f is not None)
+        return parts[0] if len(parts) == 1 else {"allOf": parts}
+
+    def primitive(self, slot: Slot) -> dict[str, Any]:
+        schema = PRIMITIVES.get(slot.info.type)
+        if schema is None:
+            raise _Unsupported(f"primitive type {slot.info.type}")
+        b = slot.binding
+        if b is None or b.strength != "required":
+            return schema
+        if b.codes is None:
+            return {"not": {}}  # recorded as not evaluated by the walk
+        return {"allOf": [schema, {"enum": sorted({c for codes in b.codes.values() for c in codes})}]}
+
+    def coded(self, slot: Slot) -> dict[str, Any]:
+        """A binding on a CodeableConcept, Coding or Quantity, as the walk's check_coded judges it."""
+        b = slot.binding
+        assert b is not None
+        cc = slot.info.type == "CodeableConcept"
+        if b.codes is None:
+            if b.strength != "required":
+                return {}
+            has_code: dict[str, Any] = {"required": ["code"]}
+            return {"properties": {"coding": {"not": {"contains": has_code}}}} if cc else {"not": has_code}
+        systems = sorted(b.codes)
+        if b.strength == "required":
+            in_set = {"anyOf": [{"properties": {"system": {"const": s}, "code": {"enum": sorted(b.codes[s])}},
+                                 "required": ["system", "code"]} for s in systems]}
+            if not cc:
+                return {"if": {"required": ["code"]}, "then": in_set}
+            return {"anyOf": [
+                {"required": ["coding"], "properties": {"coding": {"contains": in_set}}},
+                {"required": ["coding"], "properties": {"coding": {"items": {"not": {"required": ["code"]}}}}},
+                {"not": {"anyOf": [{"required": ["coding"]}, {"required": ["text"]}]}},
+            ]}
+        each = {"allOf": [{"if": {"properties": {"system": {"const": s}}, "required": ["system", "code"]},
+                           "then": {"properties": {"code": {"enum": sorted(b.codes[s])}}}} for s in systems]}
+        return {"properties": {"coding": {"items": each}}} if cc else each
+
+
+@cache
+def _reference_pattern(targets: frozenset[str] | None) -> str:
+    """References the walk accepts without a finding: urn:uuid:/urn:oid:, or [Type]/[id] of an allowed type."""
+    if targets is None or targets & _ANY_RESOURCE or "container" in targets:
+        allowed = sorted(r4().resource_types)
+    else:
+        allowed = sorted(t for t in targets if t in r4().resource_types)
+    types = "|".join(allowed) if allowed else "(?!)"
+    return f"^(urn:uuid:|urn:oid:|({types})/{_ID}(/_history/{_ID})?$)"
+
+
+# --- the residual --------------------------------------------------------------------------
+
+_VACUOUS_WITHOUT_CONTAINED = frozenset({"_dom_2", "_dom_3", "_dom_4", "_dom_5"})  # the schema refuses contained
+
+
+def _decided(inv: Any, state: tuple[str, str], root: bool) -> bool:
+    """Whether the schema settles this constraint on an object of a state, so the residual need not check it."""
+    if inv.key in SCHEMA_DECIDES and state[0] == "Reference":
+        return True
+    if getattr(inv.check, "__name__", "") in _VACUOUS_WITHOUT_CONTAINED:
+        return True
+    return constraint_schema(inv, node(state), root) is not None
+
+
+class StatePlan:
+    """A state's residual work: its slots that have some (by JSON name) and its own constraints."""
+
+    __slots__ = ("busy", "entries", "invariants")
+
+    def __init__(self) -> None:
+        # JSON name → (slot, repeats, child plan, constraints, kind)
+        self.entries: dict[str, tuple[Slot, bool, StatePlan | None, tuple[Any, ...], str]] = {}
+        self.invariants: tuple[Any, ...] = ()
+        self.busy = False
+
+
+def _plan(root: tuple[str, str]) -> StatePlan:
+    """Every reachable state's plan; complex entries kept only where something below has work."""
+    plans: dict[tuple[str, str], StatePlan] = {}
+    raw: dict[tuple[str, str], list[tuple[str, Slot]]] = {}
+    todo = [root]
+    while todo:
+        state = todo.pop()
+        if state in plans:
+            continue
+        plans[state] = sp = StatePlan()
+        nd = node(state)
+        sp.invariants = tuple(inv for inv in nd.invariants if not _decided(inv, state, state == root))
+        raw[state] = list(nd.slots.items())
+        todo.extend(s.info.state for _, s in raw[state] if s.kind == "complex")
+
+    def own(slot: Slot) -> tuple[Any, ...]:
+        if slot.kind != "complex":
+            return slot.invariants
+        return tuple(inv for inv in slot.invariants if not _decided(inv, slot.info.state, False))
+
+    def local(slot: Slot) -> bool:
+        if slot.kind == "xhtml":
+            return True
+        if slot.kind == "primitive":
+            return bool(own(slot)) or slot.json_kind == "integer"
+        return slot.kind == "complex" and bool(own(slot))
+
+    changed = True
+    while changed:  # least fixed point over recursive types: busy if any work of its own or below
+        changed = False
+        for state, sp in plans.items():
+            if sp.busy:
+                continue
+            if sp.invariants or any(local(s) or (s.kind == "complex" and plans[s.info.state].busy)
+                                    for _, s in raw[state]):
+                sp.busy = changed = True
+    for state, sp in plans.items():
+        for key, slot in raw[state]:
+            child = plans[slot.info.state] if slot.kind == "complex" and plans[slot.info.state].busy else None
+            if local(slot) or child is not None:
+                checks = own(slot)
+                if slot.kind == "xhtml":  # txt-1 is the narrative check itself
+                    checks = tuple(x for x in checks if x.key != "txt-1")
+                sp.entries[key] = (slot, slot.info.many, child, checks, slot.kind)
+    return plans[root]
+
+
+def _holds(invariants: tuple[Any, ...], focus: Any, resource: dict[str, Any]) -> bool:
+    for inv in invariants:
+        try:
+            if not inv.check(focus, resource, resource):
+                return False
+        except NotEvaluated:
+            return False  # the walk records it: let the walk have this resource
+    return True
+
+
+def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bool:
+    """The checks the schema cannot make, along one accepted object; False: walk the resource instead."""
+    entries = plan.entries
+    for key, v in obj.items():
+        entry = entries.get(key)
+        if entry is None:
+            continue
+        slot, many, child, own, kind = entry
+        for item in (v if many else (v,)):
+            if kind == "complex":
+                if child is not None and not _clean(item, child, resource):
+                    return False
+            elif kind == "primitive":
+                if slot.json_kind == "integer" and type(item) is not int:
+                    return False  # 1.0: the schema's integer, not FHIR's
+            elif narrative_problems(item):
+                return False
+            if own and not _holds(own, item, resource):
+                return False
+    return not plan.invariants or _holds(plan.invariants, obj, resource)
+
+
+# --- the accept path -----------------------------------------------------------------------
+
+Acceptor = Callable[[dict[str, Any]], bool]
+
+
+def schema_of(rtype: str) -> dict[str, Any]:
+    """The JSON Schema of one resource type (also for review and tests)."""
+    builder = _Builder()
+    top = builder.ref((rtype, ""), root=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **top, "$defs": builder.defs}
+
+
+@cache
+def acceptor(rtype: str) -> tuple[Acceptor, StatePlan] | None:
+    """The compiled schema's test and the residual plan of a resource type (None: always walk)."""
+    import jsonschema_rs  # noqa: PLC0415 - a native module: loaded by the first resource checked
+
+    try:
+        schema = schema_of(rtype)
+    except _Unsupported:
+        return None
+    return jsonschema_rs.validator_for(schema).is_valid, _plan((rtype, ""))
+
+
+def _enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "1") != "0"
+
+
+def accepted(resource: Any) -> bool:
+    """Whether the accept path clears this resource: the walk would find nothing, not even a constraint
+    it cannot evaluate."""
+    rtype = resource.get("resourceType") if type(resource) is dict else None
+    if type(rtype) is not str or rtype not in r4().resource_types:
+        return False
+    found = acceptor(rtype)
+    if found is None:
+        return False
+    test, plan = found
+    return test(resource) and _clean(resource, plan, resource)
+
+
+def validate_fast(resource: Any, path: str = "") -> Outcome:
+    """Same outcome as :func:`harness.fhir.validator.validate`, through the accept path when it can."""
+    if not path and _ON and accepted(resource):
+        return Outcome()
+    return validate(resource, path)
+
+
+_ON = _enabled()

@@ -1,0 +1,239 @@
+"""The validator's fast accept path never clears a resource the walk would find anything in.
+
+``harness.fhir.accept`` lets a JSON Schema (jsonschema-rs) and a small residual stand in for the
+Python walk on resources they accept. Its one duty is soundness: accepted ⇒ the walk finds no
+violation and nothing it cannot evaluate. Checked on every corpus resource, on the reference
+supplier's export with every defect switch, on hostile mutations of accepted resources, and on
+generated values for every primitive type. And it must engage: a clean export is accepted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from functools import cache
+from typing import Any
+
+import jsonschema_rs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fixtures.export_generator import DEFECTS, Generator
+from harness.errors import ConfigurationError
+from harness.fhir.accept import NOT_SPACE, PRIMITIVES, PY_SPACE, accepted, schema_of, validate_fast
+from harness.fhir.model import r4
+from harness.fhir.package import read_resource
+from harness.fhir.validator import Outcome, Slot, _Ctx, check_value, node, validate
+from tests.conftest import DATA
+
+
+def _clean(resource: Any) -> bool:
+    out = validate(resource)
+    return not out.violations and not out.not_evaluated
+
+
+def _assert_sound(resource: Any, where: str) -> bool:
+    ok = accepted(resource)
+    if ok:
+        out = validate(resource)
+        assert not out.violations and not out.not_evaluated, (where, out.violations[:3], out.not_evaluated)
+    return ok
+
+
+def _inside(data: Any) -> list[dict[str, Any]]:
+    """A file's resources, Bundle entries and contained resources included (each also checked alone)."""
+    found: list[dict[str, Any]] = []
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("resourceType"), str):
+                found.append(item)
+            stack.extend(v for k, v in item.items() if k in ("entry", "resource", "contained"))
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+@cache
+def _corpus() -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for folder in ("fhir-r4/examples", "fhir-test-cases-r4", "ukcore-current"):
+        for f in sorted((DATA / folder).rglob("*.json")):
+            if f.name in ("manifest.json", "package.json", "fhirpkg.lock.json"):
+                continue
+            try:
+                data = json.loads(f.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError):
+                continue
+            out += [(f.name, r) for r in _inside(data)]
+    for f in sorted((DATA / "ukcore-stu2" / "examples").glob("*.xml")):
+        try:
+            resource = read_resource(f, r4().resource_types)
+        except ConfigurationError:
+            continue
+        if resource:
+            out += [(f.name, r) for r in _inside(resource)]
+    return out
+
+
+def test_every_corpus_resource_the_path_accepts_is_one_the_walk_finds_clean() -> None:
+    corpus = _corpus()
+    assert len(corpus) > 400
+    taken = sum(_assert_sound(r, name) for name, r in corpus)
+    clean = sum(_clean(r) for _, r in corpus)
+    assert 0 < taken <= clean
+
+
+def test_the_reference_export_with_every_defect_is_judged_as_the_walk_judges_it() -> None:
+    everything = list(Generator(8, seed=3, defects=tuple(sorted(DEFECTS))).resources())
+    for r in everything:
+        _assert_sound(r, f"{r['resourceType']}/{r.get('id')}")
+        assert validate_fast(r) == validate(r)
+
+
+def test_a_clean_export_goes_through_the_accept_path() -> None:
+    resources = list(Generator(20, seed=5).resources())
+    assert all(_clean(r) for r in resources)
+    taken = [r for r in resources if accepted(r)]
+    assert len(taken) >= 0.95 * len(resources), {r["resourceType"] for r in resources if not accepted(r)}
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (lambda o: o.update(valueInteger=1.0) or o.pop("valueQuantity"), "a JSON Schema integer, not FHIR's"),
+    (lambda o: o.update(effectiveDateTime="2025-02-29T09:00:00Z"), "not a real date"),
+    (lambda o: o.update(status="final\x1c\x1cx"), "Python whitespace Rust's regex does not know"),
+    (lambda o: o["subject"].update(reference="#nobody"), "a contained reference"),
+    (lambda o: o["subject"].update(reference="Practitioner/x"), "a target type the element refuses"),
+    (lambda o: o["subject"].update(reference="Patient?identifier=1"), "a search URL"),
+    (lambda o: o.pop("text"), "dom-6: no narrative"),
+    (lambda o: o["text"].update(div="<div xmlns=\"http://www.w3.org/1999/xhtml\"><script/></div>"), "txt-1"),
+    (lambda o: o["valueQuantity"].pop("system"), "qty-3"),
+    (lambda o: o.update(dataAbsentReason={"text": "x"}), "obs-6"),
+    (lambda o: o.update(extension=[{"url": "http://hl7.org/fhir/StructureDefinition/patient-birthPlace",
+                                    "valueAddress": {"city": "Leeds"}}]), "a core extension out of context"),
+    (lambda o: o.update(extension=[{"url": "https://example.org/x", "valueString": "a",
+                                    "extension": [{"url": "b", "valueString": "c"}]}]), "ext-1"),
+    (lambda o: o.update(effectivePeriod={"start": "2026-02-02", "end": "2026-01-01"}) or
+     o.pop("effectiveDateTime"), "per-1"),
+    (lambda o: o.update(contained=[{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}]), "dom-3"),
+    (lambda o: o.update(_status={"id": "s"}), "a primitive's companion"),
+    (lambda o: o["code"]["coding"][0].update(system="snomed"), "a relative code system"),
+])
+def test_each_trap_is_left_to_the_walk_which_reports_it(change: Any, why: str) -> None:
+    obs = next(r for r in Generator(4, seed=1).resources() if r["resourceType"] == "Observation")
+    assert accepted(obs)
+    bad = copy.deepcopy(obs)
+    change(bad)
+    assert not accepted(bad), why
+    assert validate(bad).violations, why
+
+
+HOSTILE: list[Any] = ["", " ", "  x", "x  y", "a\x1cb", "\u00a0", 1.0, 0, -1, 2**31, True, None, [], {}, [None],
+                      {"id": "x"}, "2024-02-29", "2026-02-30", "2026-13-01", "2026-01-01T10:00:00",
+                      "Patient/1?x", "#x", "urn:uuid:1", "Practitioner/1", "http://a|1", "a\nb", "1.0e5",
+                      "dGVzdA=", "dGVzdA==", "<div>x</div>", "01:02:60", "x" * 70]
+
+
+def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@cache
+def _pool() -> list[dict[str, Any]]:
+    mine = list(Generator(4, seed=2).resources())
+    return [r for r in mine + [r for _, r in _corpus()] if accepted(r)]
+
+
+@st.composite
+def mutants(draw: st.DrawFn) -> dict[str, Any]:
+    resource = copy.deepcopy(draw(st.sampled_from(_pool())))
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(resource)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent: Any = resource
+        for step in path[:-1]:
+            parent = parent[step]
+        key = path[-1]
+        action = draw(st.sampled_from(["replace", "delete", "wrap", "unwrap", "twin", "duplicate"]))
+        if action == "delete":
+            del parent[key]
+        elif action == "wrap":
+            parent[key] = [parent[key]]
+        elif action == "unwrap" and isinstance(parent[key], list) and parent[key]:
+            parent[key] = parent[key][0]
+        elif action == "twin" and isinstance(parent, dict) and isinstance(key, str):
+            twin = draw(st.sampled_from(["valueString", "valueBoolean", "effectivePeriod", "onsetAge",
+                                         "medicationReference", "_" + key, key.upper(), "id", "extension"]))
+            parent[twin] = copy.deepcopy(draw(st.sampled_from([parent[key], *HOSTILE])))
+        elif action == "duplicate" and isinstance(parent, list):
+            parent.append(copy.deepcopy(parent[key]))
+        else:
+            parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
+    return resource
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutants())
+def test_no_mutation_of_an_accepted_resource_is_accepted_where_the_walk_objects(resource: dict[str, Any]) -> None:
+    _assert_sound(resource, json.dumps(resource)[:300])
+
+
+def _slot_of(type_name: str) -> Slot:
+    """A slot of this primitive type with no binding or constraint, from some R4 resource."""
+    for rtype in sorted(r4().resource_types):
+        for slot in node((rtype, "")).slots.values():
+            if slot.info.type == type_name and slot.binding is None and not slot.invariants and \
+                    slot.kind == "primitive":
+                return slot
+    raise AssertionError(f"no plain {type_name} element in R4")
+
+
+def test_every_r4_primitive_has_a_schema() -> None:
+    assert set(PRIMITIVES) == {t for t in r4().primitives if t != "xhtml"}
+
+
+_SPACES = st.sampled_from(list(" \t\r\n\x0b\x0c\x1c\x1f\x85\xa0\u2003\u2028\u3000\ufeff"))
+_VALUES = st.one_of(
+    st.text(st.one_of(st.characters(codec="utf-8"), _SPACES, st.sampled_from(list("0123456789-:.TZ+=/AZaz|#"))),
+            max_size=30),
+    st.integers(-(2**33), 2**33), st.floats(allow_nan=False, allow_infinity=False), st.booleans(),
+    st.from_regex(r"\A[12][0-9]{3}(-[01][0-9](-[0-3][0-9](T[0-2][0-9]:[0-6][0-9]:[0-6][0-9](\.[0-9]{1,3})?"
+                  r"(Z|[+-][01][0-9]:[0-5][0-9])?)?)?)?\Z"),
+)
+
+
+@pytest.mark.parametrize("type_name", sorted(PRIMITIVES))
+@settings(max_examples=300, deadline=None)
+@given(value=_VALUES)
+def test_a_primitive_value_the_schema_accepts_the_walk_accepts(type_name: str, value: Any) -> None:
+    schema = jsonschema_rs.validator_for(PRIMITIVES[type_name])
+    if not schema.is_valid(value):
+        return
+    out = Outcome()
+    check_value(value, _slot_of(type_name), "X", "x", None, _Ctx({}, {}, out), ("X",))
+    integer_as_float = r4().primitives[type_name]["json"] == "integer" and type(value) is not int
+    assert not out.violations or integer_as_float, (type_name, repr(value), out.violations)
+
+
+def test_the_whitespace_classes_are_pythons() -> None:
+    assert {chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()} == set(PY_SPACE)
+    v = jsonschema_rs.validator_for({"type": "string", "pattern": f"^{NOT_SPACE}+$"})
+    for c in map(chr, range(0x3100)):
+        assert v.is_valid(c) == (not c.isspace()), repr(c)
+
+
+def test_the_schema_of_each_resource_type_compiles() -> None:
+    for rtype in ("Patient", "Observation", "Bundle", "QuestionnaireResponse", "Parameters"):
+        jsonschema_rs.validator_for(schema_of(rtype))
