@@ -4,6 +4,8 @@ Generates the reference supplier's export (NDJSON, 100,000+ resources by default
 separate child processes (so peak memory is each one's own):
 
 - harness: the ``asl-dscr-core`` suite through the engine (compiled rules, dispatch by type);
+- the same with the validator's accept path off (``CARE_ASSURE_SCHEMA_ACCEPT=0``: the Python walk
+  alone), to compare the two ways of validating in one run;
 - naive: per resource, fhir.resources (R4B) model validation plus fhirpathpy evaluated for
   every rule's expressions, on a sample of the same export (it is too slow for all of it);
 - harness at a fifth of the size, to show that memory does not grow with the export;
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+WALK_ONLY = "CARE_ASSURE_SCHEMA_ACCEPT"  # harness.fhir.accept.ENV_SWITCH (not imported: a baseline may lack it)
 sys.path.insert(0, str(ROOT))
 
 
@@ -107,15 +110,16 @@ def child_parse(export: Path) -> dict[str, Any]:
     return {"resources": n, "seconds": time.perf_counter() - start, "peak_mib": _peak_mib()}
 
 
-def _child(args: list[str], root: Path = ROOT) -> dict[str, Any]:
+def _child(args: list[str], root: Path = ROOT, env: dict[str, str] | None = None) -> dict[str, Any]:
     script = root / "benchmarks" / "export_throughput.py"
     out = subprocess.run([sys.executable, str(script), *args], check=True, capture_output=True, text=True,
-                         cwd=root)
+                         cwd=root, env={**os.environ, **(env or {})})
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def _best(args: list[str], repeat: int, root: Path = ROOT) -> tuple[dict[str, Any], list[float]]:
-    runs = [_child(args, root) for _ in range(repeat)]
+def _best(args: list[str], repeat: int, root: Path = ROOT,
+          env: dict[str, str] | None = None) -> tuple[dict[str, Any], list[float]]:
+    runs = [_child(args, root, env) for _ in range(repeat)]
     return min(runs, key=lambda r: r["seconds"]), [r["resources"] / r["seconds"] for r in runs]
 
 
@@ -151,6 +155,7 @@ def main() -> int:
         h, spread = _best(harness_args, args.repeat)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         every = _best([*harness_args, "--jobs", str(cores)], args.repeat)[0] if cores > 1 else None
+        walk = _best(harness_args, args.repeat, env={WALK_ONLY: "0"})[0]
         b = _best(harness_args, args.repeat, args.baseline.resolve())[0] if args.baseline else None
         p, _ = _best(["--child", "parse", "--export", str(big)], args.repeat)
         s = _child(["--child", "harness", "--export", str(small)])
@@ -165,6 +170,9 @@ def main() -> int:
         e_rate = every["resources"] / every["seconds"]
         print(f"{f'harness, --jobs {cores} (every core)':<34}{every['resources']:>10,}{every['seconds']:>9.2f}"
               f"{e_rate:>10,.0f}{every['peak_mib']:>10.0f}")
+    w_rate = walk["resources"] / walk["seconds"]
+    print(f"{'harness, walk only (no accept path)':<34}{walk['resources']:>10,}{walk['seconds']:>9.2f}"
+          f"{w_rate:>10,.0f}{walk['peak_mib']:>10.0f}")
     print(f"{'harness, 1/5 size':<34}{s['resources']:>10,}{s['seconds']:>9.2f}{s_rate:>10,.0f}{s['peak_mib']:>10.0f}")
     print(f"{'naive (fhir.resources+fhirpathpy)':<34}{n['resources']:>10,}{n['seconds']:>9.2f}{n_rate:>10,.0f}"
           f"{n['peak_mib']:>10.0f}")
@@ -178,6 +186,8 @@ def main() -> int:
         print(f"this harness vs the baseline: {h_rate / b_rate:.2f}x the throughput in one process"
               + (f", {e_rate / b_rate:.2f}x over every core" if every is not None else "") + f" ({args.baseline})")
     print(f"harness runs: {', '.join(f'{r:,.0f}' for r in spread)} resources/s")
+    same = (walk["decision"], walk["failures"]) == (h["decision"], h["failures"])
+    print(f"accept path: {h_rate / w_rate:.2f}x the walk alone; same decision and findings: {same}")
     print(f"speed-up over naive: {h_rate / n_rate:.1f}x; parsing alone is {p_rate / h_rate:.1f}x faster than "
           f"the harness; harness decision on the clean export: {h['decision']} ({h['failures']} findings)")
     return 0

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from harness.fhir.invariants import NotEvaluated
@@ -148,6 +148,11 @@ def constraint_schema(inv: Any, nd: Node, root: bool) -> dict[str, Any] | None:
 
 
 _FEW_VARIANTS = 8
+# The data types an open-typed element (an extension's value, Task.input.value[x], …) is commonly given
+# in; compiled into the schema. A value of any other type (Dosage, Timing, SampledData, …) sends its
+# resource to the walk.
+_COMMON = frozenset({"Address", "Attachment", "CodeableConcept", "Coding", "ContactPoint", "HumanName",
+                     "Identifier", "Period", "Quantity", "Range", "Reference"})
 
 
 class _Unsupported(Exception):
@@ -162,6 +167,12 @@ class _Builder:
     def __init__(self) -> None:
         self.defs: dict[str, Any] = {}
 
+    def shared(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """A reference to one definition of ``schema``: jsonschema-rs compiles a pattern once per place it
+        is written (~100 KiB each), once in all for a definition it is referred to."""
+        self.defs.setdefault(name, schema)
+        return {"$ref": f"#/$defs/{name}"}
+
     def ref(self, state: tuple[str, str], root: bool = False) -> dict[str, Any]:
         name = _name(state)
         if name not in self.defs:
@@ -173,9 +184,14 @@ class _Builder:
         props: dict[str, Any] = {}
         groups: dict[str, list[str]] = {}
         for key, slot in nd.slots.items():
-            props[key] = self.slot(slot)
             if slot.info.choice:
                 groups.setdefault(slot.info.choice.rsplit(".", 1)[-1], []).append(key)
+        open_types = {k for variants in groups.values() if len(variants) > _FEW_VARIANTS for k in variants}
+        for key, slot in nd.slots.items():
+            if key in open_types and slot.kind == "complex" and slot.info.type not in _COMMON:
+                props[key] = {"not": {}}  # walked: the schemas of every data type would cost megabytes
+            else:
+                props[key] = self.slot(slot)
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False,
                                "minProperties": 1}
         every: list[dict[str, Any]] = []
@@ -221,24 +237,27 @@ class _Builder:
         if kind == "primitive":
             return self.primitive(slot)
         if kind == "xhtml":
-            return _XHTML
+            return self.shared("p:xhtml", _XHTML)
         if kind == "resource":
             return {"not": {}}  # contained and inline resources: walked in Python
         parts: list[dict[str, Any]] = [self.ref(slot.info.state)]
         t = slot.info.type
         if t in _SYSTEMS:
-            parts.append({"properties": {"system": {"pattern": ":"}}})
+            parts.append(self.shared("system:absolute", {"properties": {"system": {"pattern": ":"}}}))
         if slot.binding is not None:
             parts.append(self.coded(slot))
         if slot.targets is not None or t == "Reference":
-            parts.append({"properties": {"reference": {"pattern": _reference_pattern(slot.targets)}}})
+            targets = "any" if slot.targets is None else ",".join(sorted(slot.targets))
+            parts.append(self.shared(f"reference:{targets}",
+                                     {"properties": {"reference": {"pattern": _reference_pattern(slot.targets)}}}))
         parts.extend(f for f in (constraint_schema(inv, slot.node, False) for inv in slot.invariants) if f is not None)
         return parts[0] if len(parts) == 1 else {"allOf": parts}
 
     def primitive(self, slot: Slot) -> dict[str, Any]:
-        schema = PRIMITIVES.get(slot.info.type)
-        if schema is None:
+        found = PRIMITIVES.get(slot.info.type)
+        if found is None:
             raise _Unsupported(f"primitive type {slot.info.type}")
+        schema = self.shared(f"p:{slot.info.type}", found)
         b = slot.binding
         if b is None or b.strength != "required":
             return schema
@@ -300,13 +319,14 @@ def _decided(inv: Any, state: tuple[str, str], root: bool) -> bool:
 class StatePlan:
     """A state's residual work: its slots that have some (by JSON name) and its own constraints."""
 
-    __slots__ = ("busy", "entries", "invariants")
+    __slots__ = ("busy", "entries", "invariants", "keys")
 
     def __init__(self) -> None:
         # JSON name → (slot, repeats, child plan, constraints, kind)
         self.entries: dict[str, tuple[Slot, bool, StatePlan | None, tuple[Any, ...], str]] = {}
         self.invariants: tuple[Any, ...] = ()
         self.busy = False
+        self.keys: frozenset[str] = frozenset()  # the entries' names: an object with none of them is clean
 
 
 def _plan(root: tuple[str, str]) -> StatePlan:
@@ -353,6 +373,7 @@ def _plan(root: tuple[str, str]) -> StatePlan:
                 if slot.kind == "xhtml":  # txt-1 is the narrative check itself
                     checks = tuple(x for x in checks if x.key != "txt-1")
                 sp.entries[key] = (slot, slot.info.many, child, checks, slot.kind)
+        sp.keys = frozenset(sp.entries)
     return plans[root]
 
 
@@ -376,7 +397,8 @@ def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bo
         slot, many, child, own, kind = entry
         for item in (v if many else (v,)):
             if kind == "complex":
-                if child is not None and not _clean(item, child, resource):
+                if child is not None and (child.invariants or not child.keys.isdisjoint(item)) and \
+                        not _clean(item, child, resource):
                     return False
             elif kind == "primitive":
                 if slot.json_kind == "integer" and type(item) is not int:
@@ -400,9 +422,12 @@ def schema_of(rtype: str) -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **top, "$defs": builder.defs}
 
 
-@cache
+@lru_cache(maxsize=24)
 def acceptor(rtype: str) -> tuple[Acceptor, StatePlan] | None:
-    """The compiled schema's test and the residual plan of a resource type (None: always walk)."""
+    """The compiled schema's test and the residual plan of a resource type (None: always walk).
+
+    A compiled schema holds a few MiB, so only the types most recently used are kept (an export is
+    read type by type; a run over more than 24 types interleaved only compiles some again)."""
     import jsonschema_rs  # noqa: PLC0415 - a native module: loaded by the first resource checked
 
     try:
