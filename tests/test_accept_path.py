@@ -9,9 +9,13 @@ generated values for every primitive type. And it must engage: a clean export is
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
+import gc
 import json
 import sys
+from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
@@ -22,11 +26,25 @@ from hypothesis import strategies as st
 
 from fixtures.export_generator import DEFECTS, Generator
 from harness.errors import ConfigurationError
-from harness.fhir.accept import NOT_SPACE, PRIMITIVES, PY_SPACE, accepted, schema_of, validate_fast
+from harness.fhir.accept import NOT_SPACE, PRIMITIVES, PY_SPACE, accepted, acceptor, schema_of, validate_fast
 from harness.fhir.model import r4
 from harness.fhir.package import read_resource
 from harness.fhir.validator import Outcome, Slot, _Ctx, check_value, node, validate
 from tests.conftest import DATA
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _give_memory_back() -> Iterator[None]:
+    """These tests compile a schema for every resource type in the corpus (~100, a few MiB each); a
+    child process forked later inherits the worker's resident size in its peak, and the hostile-input
+    tests measure that peak. Hand it back when done."""
+    yield
+    acceptor.cache_clear()
+    _corpus.cache_clear()
+    _pool.cache_clear()
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _clean(resource: Any) -> bool:
