@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
@@ -36,14 +37,35 @@ def _run(tmp_path: Path, *paths: Path, suite: str = "fhir-r4-base", extra: tuple
     start = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
+    peak = [0.0]
+    watcher = threading.Thread(target=_watch_peak, args=(proc.pid, peak), daemon=True)
+    watcher.start()
     with proc.stdout:
         stdout = proc.stdout.read()
+    watcher.join()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait for it again
     seconds = time.monotonic() - start
     report = json.loads((out / "report.json").read_text(encoding="utf-8")) if (out / "report.json").exists() else {}
     return {"code": proc.returncode, "output": stdout.decode("utf-8", "replace"),
-            "report": report, "seconds": seconds, "rss_mb": usage.ru_maxrss / 1024, "out": out}
+            "report": report, "seconds": seconds, "rss_mb": peak[0] or usage.ru_maxrss / 1024, "out": out}
+
+
+def _watch_peak(pid: int, peak: list[float]) -> None:
+    """The child's own peak resident size (VmHWM, MiB) until it exits. ru_maxrss would include the
+    resident size of this pytest worker at the fork, which other tests' caches inflate."""
+    status = Path(f"/proc/{pid}/status")
+    while True:
+        try:
+            text = status.read_text(encoding="ascii")
+        except OSError:
+            return
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+        if "State:\tZ" in text:
+            return
+        time.sleep(0.005)
 
 
 def _read_findings(report: dict[str, Any]) -> list[dict[str, Any]]:
