@@ -250,7 +250,9 @@ class _Builder:
             targets = "any" if slot.targets is None else ",".join(sorted(slot.targets))
             parts.append(self.shared(f"reference:{targets}",
                                      {"properties": {"reference": {"pattern": _reference_pattern(slot.targets)}}}))
-        parts.extend(f for f in (constraint_schema(inv, slot.node, False) for inv in slot.invariants) if f is not None)
+        state_has = {(inv.key, inv.expression) for inv in slot.node.invariants}  # said once, in the state's schema
+        parts.extend(f for f in (constraint_schema(inv, slot.node, False) for inv in slot.invariants
+                                 if (inv.key, inv.expression) not in state_has) if f is not None)
         return parts[0] if len(parts) == 1 else {"allOf": parts}
 
     def primitive(self, slot: Slot) -> dict[str, Any]:
