@@ -1,4 +1,4 @@
-"""The validator's fast accept path: one JSON Schema per resource type, run by jsonschema-rs.
+r"""The validator's fast accept path: one JSON Schema per resource type, run by jsonschema-rs.
 
 Most resources in an export are valid. For those, the Python walk (:mod:`harness.fhir.codegen`)
 spends its time confirming what a compiled JSON Schema confirms natively (jsonschema-rs), about
@@ -6,16 +6,19 @@ fifteen times faster: element names, JSON types, arrays, cardinality and choice 
 formats, required and extensible bindings, absolute system URIs, reference forms and target types.
 Each schema is built from the same compiled states (:func:`harness.fhir.validator.node`) and is
 *at most as permissive* as the walk: whatever it cannot say exactly it refuses (contained resources,
-``_`` companions, nulls, ``#`` references, a 29 February, unexpandable required bindings, characters
-on which Python's and Rust's regular expressions could disagree), and a refused resource is walked
-in Python as before.
+``_`` companions, nulls, ``#`` references, a 29 February, unexpandable required bindings, R4 core
+extensions — their contexts are the walk's —, values of uncommon types in open-typed elements), and
+a refused resource is walked in Python as before. Patterns spell Python's whitespace out, so a Rust
+regex and Python's ``\s`` agree. Constraints of a shape a schema can say exactly go into it (ext-1,
+dom-6, every ``a.empty() or b.exists()`` and ``a.empty() or b.empty()``; ref-1 through the reference
+pattern; dom-2…dom-5 hold wherever contained resources are refused).
 
 What a schema cannot say at all is the *residual*, checked in Python on an accepted resource along
-the few elements that need it: every constraint (invariant) except ``ref-1`` (which the reference
-pattern decides), the narrative's XHTML, extension contexts, and integers given as ``1.0`` (JSON
-Schema counts them as integers; FHIR does not). If the residual finds any problem at all, the
-resource is walked in full instead, so an outcome from this path is always one with no violations,
-and any resource with a violation gets exactly the walk's findings.
+the few elements that need it: the other constraints (compiled as for the walk), the narrative's
+XHTML, and integers given as ``1.0`` (JSON Schema counts them as integers; FHIR does not). If the
+residual finds any problem at all — a violation, a warning, a constraint it cannot evaluate — the
+resource is walked in full instead, so this path only ever answers "nothing found", and every
+finding a report carries is the walk's own.
 
 Soundness (schema accepts and residual is clean ⇒ the walk finds nothing) is what the tests check,
 on every corpus resource, on mutations of them, and on generated strings for every primitive type.
