@@ -327,8 +327,8 @@ class StatePlan:
     __slots__ = ("busy", "entries", "invariants", "keys")
 
     def __init__(self) -> None:
-        # JSON name → (slot, repeats, child plan, constraints, kind)
-        self.entries: dict[str, tuple[Slot, bool, StatePlan | None, tuple[Any, ...], str]] = {}
+        # JSON name → (kind of work, repeats, child plan, constraints)
+        self.entries: dict[str, tuple[int, bool, StatePlan | None, tuple[Any, ...]]] = {}
         self.invariants: tuple[Any, ...] = ()
         self.busy = False
         self.keys: frozenset[str] = frozenset()  # the entries' names: an object with none of them is clean
@@ -377,7 +377,13 @@ def _plan(root: tuple[str, str]) -> StatePlan:
                 checks = own(slot)
                 if slot.kind == "xhtml":  # txt-1 is the narrative check itself
                     checks = tuple(x for x in checks if x.key != "txt-1")
-                sp.entries[key] = (slot, slot.info.many, child, checks, slot.kind)
+                if slot.kind == "complex":
+                    kind = _COMPLEX
+                elif slot.kind == "xhtml":
+                    kind = _XHTML_DIV
+                else:
+                    kind = _INTEGER if slot.json_kind == "integer" else _PRIMITIVE
+                sp.entries[key] = (kind, slot.info.many, child, checks)
         sp.keys = frozenset(sp.entries)
     return plans[root]
 
@@ -392,6 +398,9 @@ def _holds(invariants: tuple[Any, ...], focus: Any, resource: dict[str, Any]) ->
     return True
 
 
+_COMPLEX, _INTEGER, _XHTML_DIV, _PRIMITIVE = range(4)
+
+
 def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bool:
     """The checks the schema cannot make, along one accepted object; False: walk the resource instead."""
     entries = plan.entries
@@ -399,16 +408,16 @@ def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bo
         entry = entries.get(key)
         if entry is None:
             continue
-        slot, many, child, own, kind = entry
+        kind, many, child, own = entry
         for item in (v if many else (v,)):
-            if kind == "complex":
+            if kind == _COMPLEX:
                 if child is not None and (child.invariants or not child.keys.isdisjoint(item)) and \
                         not _clean(item, child, resource):
                     return False
-            elif kind == "primitive":
-                if slot.json_kind == "integer" and type(item) is not int:
+            elif kind == _INTEGER:
+                if type(item) is not int:
                     return False  # 1.0: the schema's integer, not FHIR's
-            elif narrative_problems(item):
+            elif kind == _XHTML_DIV and narrative_problems(item):
                 return False
             if own and not _holds(own, item, resource):
                 return False
