@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import ctypes
+import decimal
 import gc
 import json
 import sys
@@ -139,6 +140,7 @@ def test_a_clean_export_goes_through_the_accept_path() -> None:
     (lambda o: o.update(contained=[{"resourceType": "Basic", "id": "b", "code": {"text": "x"}}]), "dom-3"),
     (lambda o: o.update(_status={"id": "s"}), "a primitive's companion"),
     (lambda o: o["code"]["coding"][0].update(system="snomed"), "a relative code system"),
+    (lambda o: o["valueQuantity"].update(value=decimal.Decimal("1.5")), "a Decimal handed in by code"),
 ])
 def test_each_trap_is_left_to_the_walk_which_reports_it(change: Any, why: str) -> None:
     obs = next(r for r in Generator(4, seed=1).resources() if r["resourceType"] == "Observation")

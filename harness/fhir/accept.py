@@ -358,7 +358,7 @@ def _plan(root: tuple[str, str]) -> StatePlan:
         if slot.kind == "xhtml":
             return True
         if slot.kind == "primitive":
-            return bool(own(slot)) or slot.json_kind == "integer"
+            return bool(own(slot)) or slot.json_kind in ("integer", "number")
         return slot.kind == "complex" and bool(own(slot))
 
     changed = True
@@ -382,7 +382,7 @@ def _plan(root: tuple[str, str]) -> StatePlan:
                 elif slot.kind == "xhtml":
                     kind = _XHTML_DIV
                 else:
-                    kind = _INTEGER if slot.json_kind == "integer" else _PRIMITIVE
+                    kind = {"integer": _INTEGER, "number": _NUMBER}.get(slot.json_kind, _PRIMITIVE)
                 sp.entries[key] = (kind, slot.info.many, child, checks)
         sp.keys = frozenset(sp.entries)
     return plans[root]
@@ -398,7 +398,7 @@ def _holds(invariants: tuple[Any, ...], focus: Any, resource: dict[str, Any]) ->
     return True
 
 
-_COMPLEX, _INTEGER, _XHTML_DIV, _PRIMITIVE = range(4)
+_COMPLEX, _INTEGER, _NUMBER, _XHTML_DIV, _PRIMITIVE = range(5)
 
 
 def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bool:
@@ -417,6 +417,9 @@ def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bo
             elif kind == _INTEGER:
                 if type(item) is not int:
                     return False  # 1.0: the schema's integer, not FHIR's
+            elif kind == _NUMBER:
+                if type(item) is not float and type(item) is not int:
+                    return False  # a Decimal (or other number object) handed in by code: the walk refuses it
             elif kind == _XHTML_DIV and narrative_problems(item):
                 return False
             if own and not _holds(own, item, resource):
@@ -465,7 +468,11 @@ def accepted(resource: Any) -> bool:
     if found is None:
         return False
     test, plan = found
-    return test(resource) and _clean(resource, plan, resource)
+    try:
+        ok = test(resource)
+    except (ValueError, TypeError, OverflowError):
+        return False  # not JSON-shaped (a key that is not a string, …): the walk says what is wrong
+    return ok and _clean(resource, plan, resource)
 
 
 def validate_fast(resource: Any, path: str = "") -> Outcome:
