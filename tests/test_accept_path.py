@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 
 from fixtures.export_generator import DEFECTS, Generator
 from harness.errors import ConfigurationError
+from harness.fhir import accept
 from harness.fhir.accept import NOT_SPACE, PRIMITIVES, PY_SPACE, accepted, acceptor, schema_of, validate_fast
 from harness.fhir.model import r4
 from harness.fhir.package import read_resource
@@ -111,6 +112,18 @@ def test_the_reference_export_with_every_defect_is_judged_as_the_walk_judges_it(
     for r in everything:
         _assert_sound(r, f"{r['resourceType']}/{r.get('id')}")
         assert validate_fast(r) == validate(r)
+
+
+def test_a_type_is_walked_until_it_has_been_seen_often_enough_to_pay_for_its_schema(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accept, "WARM_UP", 3)
+    monkeypatch.setattr(accept, "_walked", {})
+    taken: list[Any] = []
+    monkeypatch.setattr(accept, "accepted", lambda r: taken.append(r) or True)
+    resources = [r for r in Generator(4, seed=1).resources() if r["resourceType"] == "Observation"][:5]
+    for r in resources:
+        accept.validate_fast(r)
+    assert taken == resources[3:]
 
 
 def test_a_clean_export_goes_through_the_accept_path() -> None:
