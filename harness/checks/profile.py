@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from harness.checks.empty_screen import compile_screen
 from harness.checks.registry import RuleContext, register
 from harness.results import Issue
 
@@ -238,17 +239,37 @@ def _is_code(element: str, steps: list[dict[str, Any]]) -> bool:
     return info is not None and info.type == "code"
 
 
-def _must_support(params: dict[str, Any]) -> Any:
+def must_support_walk(params: dict[str, Any]) -> Callable[[Any], list[Issue]]:
+    """The must-support rule's own judgement: every value on its paths that is empty or a placeholder."""
     elements = [(entry["element"], _is_code(entry["element"], entry["path"])) for entry in params["elements"]]
     tree = PathTree()
     for tag, entry in enumerate(params["elements"]):
         tree.add(entry["path"], tag)
 
-    def check(resource: dict[str, Any], _values: Any) -> Iterator[Issue]:
+    def walk(resource: Any) -> list[Issue]:
         found: list[tuple[int, Any]] = []
         tree.visit(resource, found)
         empty = [(tag, n) for n, (tag, value) in enumerate(found) if is_empty(value, elements[tag][1])]
-        for tag, _n in sorted(empty):  # in the rule's order of elements, each element's values in order
-            yield Issue(f"{elements[tag][0]} is present but empty or a placeholder; omit data that is "
-                        "not held", path=elements[tag][0], code="value")
+        # in the rule's order of elements, each element's values in order
+        return [Issue(f"{elements[tag][0]} is present but empty or a placeholder; omit data that is not held",
+                      path=elements[tag][0], code="value") for tag, _n in sorted(empty)]
+    return walk
+
+
+def must_support_screen(params: dict[str, Any]) -> Callable[[Any], bool]:
+    """A compiled schema that clears a resource the walk would find nothing in (harness.checks.empty_screen)."""
+    paths = [(entry["path"], _is_code(entry["element"], entry["path"])) for entry in params["elements"]]
+    return compile_screen(paths, PLACEHOLDERS)
+
+
+def _must_support(params: dict[str, Any]) -> Any:
+    walk = must_support_walk(params)
+    screen: list[Callable[[Any], bool]] = []  # compiled on first use: jsonschema-rs loads only when needed
+
+    def check(resource: dict[str, Any], _values: Any) -> list[Issue] | tuple[()]:
+        if not screen:
+            screen.append(must_support_screen(params))
+        if screen[0](resource):
+            return ()  # no must-support value is empty: the walk would find nothing
+        return walk(resource)
     return check
