@@ -119,7 +119,7 @@ def test_a_type_is_walked_until_it_has_been_seen_often_enough_to_pay_for_its_sch
     monkeypatch.setattr(accept, "WARM_UP", 3)
     monkeypatch.setattr(accept, "_walked", {})
     taken: list[Any] = []
-    monkeypatch.setattr(accept, "accepted", lambda r: taken.append(r) or True)
+    monkeypatch.setattr(accept, "_accepted", lambda _rtype, r: taken.append(r) or True)
     resources = [r for r in Generator(4, seed=1).resources() if r["resourceType"] == "Observation"][:5]
     for r in resources:
         accept.validate_fast(r)

@@ -93,9 +93,9 @@ PRIMITIVES: dict[str, dict[str, Any]] = {
     "markdown": {**_TEXT, "pattern": NOT_SPACE},
     "code": _text(f"^{NOT_SPACE}+({SPACE}{NOT_SPACE}+)*$"),
     "id": _text(f"^{_ID}$"),
-    "uri": {**_text(f"^{NOT_SPACE}+$")},
-    "url": {**_text(f"^{NOT_SPACE}+$")},
-    "canonical": {**_text(f"^{NOT_SPACE}+$")},
+    "uri": _text(f"^{NOT_SPACE}+$"),
+    "url": _text(f"^{NOT_SPACE}+$"),
+    "canonical": _text(f"^{NOT_SPACE}+$"),
     "oid": _text("^urn:oid:[0-2](\\.(0|[1-9][0-9]*))+$"),
     "uuid": _text("^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     "date": _text(f"^{_YEAR}(-{_MONTH}|-{_MONTH_DAY})?$"),
@@ -321,6 +321,9 @@ def _decided(inv: Any, state: tuple[str, str], root: bool) -> bool:
     return constraint_schema(inv, node(state), root) is not None
 
 
+_COMPLEX, _INTEGER, _NUMBER, _XHTML_DIV, _PRIMITIVE = range(5)  # a residual entry's kind of work
+
+
 class StatePlan:
     """A state's residual work: its slots that have some (by JSON name) and its own constraints."""
 
@@ -349,40 +352,28 @@ def _plan(root: tuple[str, str]) -> StatePlan:
         raw[state] = list(nd.slots.items())
         todo.extend(s.info.state for _, s in raw[state] if s.kind == "complex")
 
-    def own(slot: Slot) -> tuple[Any, ...]:
-        if slot.kind != "complex":
-            return slot.invariants
-        return tuple(inv for inv in slot.invariants if not _decided(inv, slot.info.state, False))
+    def work(slot: Slot) -> tuple[int, tuple[Any, ...], bool]:
+        """A slot's kind of work, the constraints it leaves to the residual, whether it has work of its own."""
+        if slot.kind == "complex":
+            checks = tuple(inv for inv in slot.invariants if not _decided(inv, slot.info.state, False))
+            return _COMPLEX, checks, bool(checks)
+        if slot.kind == "xhtml":  # txt-1 is the narrative check itself
+            return _XHTML_DIV, tuple(x for x in slot.invariants if x.key != "txt-1"), True
+        kind = {"integer": _INTEGER, "number": _NUMBER}.get(slot.json_kind, _PRIMITIVE)
+        return kind, slot.invariants, kind != _PRIMITIVE or bool(slot.invariants)
 
-    def local(slot: Slot) -> bool:
-        if slot.kind == "xhtml":
-            return True
-        if slot.kind == "primitive":
-            return bool(own(slot)) or slot.json_kind in ("integer", "number")
-        return slot.kind == "complex" and bool(own(slot))
-
+    works = {state: [(key, slot, *work(slot)) for key, slot in slots] for state, slots in raw.items()}
     changed = True
     while changed:  # least fixed point over recursive types: busy if any work of its own or below
         changed = False
         for state, sp in plans.items():
-            if sp.busy:
-                continue
-            if sp.invariants or any(local(s) or (s.kind == "complex" and plans[s.info.state].busy)
-                                    for _, s in raw[state]):
+            if not sp.busy and (sp.invariants or any(local or (kind == _COMPLEX and plans[slot.info.state].busy)
+                                                     for _, slot, kind, _, local in works[state])):
                 sp.busy = changed = True
     for state, sp in plans.items():
-        for key, slot in raw[state]:
-            child = plans[slot.info.state] if slot.kind == "complex" and plans[slot.info.state].busy else None
-            if local(slot) or child is not None:
-                checks = own(slot)
-                if slot.kind == "xhtml":  # txt-1 is the narrative check itself
-                    checks = tuple(x for x in checks if x.key != "txt-1")
-                if slot.kind == "complex":
-                    kind = _COMPLEX
-                elif slot.kind == "xhtml":
-                    kind = _XHTML_DIV
-                else:
-                    kind = {"integer": _INTEGER, "number": _NUMBER}.get(slot.json_kind, _PRIMITIVE)
+        for key, slot, kind, checks, local in works[state]:
+            child = plans[slot.info.state] if kind == _COMPLEX and plans[slot.info.state].busy else None
+            if local or child is not None:
                 sp.entries[key] = (kind, slot.info.many, child, checks)
         sp.keys = frozenset(sp.entries)
     return plans[root]
@@ -396,9 +387,6 @@ def _holds(invariants: tuple[Any, ...], focus: Any, resource: dict[str, Any]) ->
         except NotEvaluated:
             return False  # the walk records it: let the walk have this resource
     return True
-
-
-_COMPLEX, _INTEGER, _NUMBER, _XHTML_DIV, _PRIMITIVE = range(5)
 
 
 def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bool:
@@ -454,16 +442,14 @@ def acceptor(rtype: str) -> tuple[Acceptor, StatePlan] | None:
     return jsonschema_rs.validator_for(schema).is_valid, _plan((rtype, ""))
 
 
-def _enabled() -> bool:
-    return os.environ.get(ENV_SWITCH, "1") != "0"
-
-
 def accepted(resource: Any) -> bool:
     """Whether the accept path clears this resource: the walk would find nothing, not even a constraint
     it cannot evaluate."""
     rtype = resource.get("resourceType") if type(resource) is dict else None
-    if type(rtype) is not str or rtype not in r4().resource_types:
-        return False
+    return type(rtype) is str and rtype in r4().resource_types and _accepted(rtype, resource)
+
+
+def _accepted(rtype: str, resource: dict[str, Any]) -> bool:
     found = acceptor(rtype)
     if found is None:
         return False
@@ -487,14 +473,14 @@ def validate_fast(resource: Any, path: str = "") -> Outcome:
     """Same outcome as :func:`harness.fhir.validator.validate`, through the accept path when it can."""
     if not path and _ON:
         rtype = resource.get("resourceType") if type(resource) is dict else None
-        if type(rtype) is str:
+        if type(rtype) is str and rtype in r4().resource_types:  # counted only for R4 types: a bounded table
             n = _walked.get(rtype, 0)
             if n >= WARM_UP:
-                if accepted(resource):
+                if _accepted(rtype, resource):
                     return Outcome()
             else:
                 _walked[rtype] = n + 1
     return validate(resource, path)
 
 
-_ON = _enabled()
+_ON = os.environ.get(ENV_SWITCH, "1") != "0"
