@@ -32,21 +32,20 @@ def _placeholder_pattern(placeholders: frozenset[str]) -> str:
 
 def screen_schema(elements: list[tuple[list[dict[str, Any]], bool]], placeholders: frozenset[str]) -> dict[str, Any]:
     """The schema of 'no value at the end of any path is empty': (path, coded) for each element."""
-    defs: dict[str, Any] = {
-        # a value that is not empty, at any depth inside an element that is not a code
-        "deep": {"anyOf": [
+    def not_empty(string: dict[str, Any]) -> dict[str, Any]:
+        """A value that is not empty, given what a string that is not empty is."""
+        return {"anyOf": [
             {"type": ["number", "boolean"]},
-            {"type": "string", "pattern": NOT_SPACE, "not": {"pattern": _placeholder_pattern(placeholders)}},
+            {"type": "string", **string},
             {"type": "object", "not": {"additionalProperties": {"not": {"$ref": "#/$defs/deep"}}}},
             {"type": "array", "contains": {"$ref": "#/$defs/deep"}},
-        ]},
-        # the value of a code: only a blank one is empty
-        "code": {"anyOf": [
-            {"type": ["number", "boolean"]},
-            {"type": "string", "pattern": NOT_SPACE},
-            {"type": "object", "not": {"additionalProperties": {"not": {"$ref": "#/$defs/deep"}}}},
-            {"type": "array", "contains": {"$ref": "#/$defs/deep"}},
-        ]},
+        ]}
+
+    defs = {
+        # at any depth inside an element that is not a code: no blank string and no placeholder
+        "deep": not_empty({"pattern": NOT_SPACE, "not": {"pattern": _placeholder_pattern(placeholders)}}),
+        # the value of a code: only a blank one is empty (the parts of an object are as 'deep')
+        "code": not_empty({"pattern": NOT_SPACE}),
     }
     every = [_follow(steps, {"$ref": "#/$defs/code" if coded else "#/$defs/deep"}) for steps, coded in elements]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "allOf": every, "$defs": defs}
