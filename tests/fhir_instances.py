@@ -138,10 +138,28 @@ CONSTRAINT_FILLS: dict[str, tuple[str, list[tuple[tuple[Any, ...], Any]]]] = {
 REDUNDANT = frozenset({"cpb-2", "tcp-2"})
 
 
-def _set(resource: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+def json_paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON value (keys and indexes from the top), the top itself left out."""
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += json_paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += json_paths(v, (*prefix, i))
+    return out
+
+
+def parent_at(resource: Any, path: tuple[Any, ...]) -> Any:
+    """The object or array holding the place ``path`` names (its last step is the key or index in it)."""
     node: Any = resource
     for step in path[:-1]:
         node = node[step]
+    return node
+
+
+def _set(resource: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:
+    node = parent_at(resource, path)
     last = path[-1]
     if isinstance(node, list) and last == len(node):
         node.append(value)

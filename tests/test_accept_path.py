@@ -33,6 +33,7 @@ from harness.fhir.model import r4
 from harness.fhir.package import read_resource
 from harness.fhir.validator import Outcome, Slot, _Ctx, check_value, node, validate
 from tests.conftest import DATA
+from tests.fhir_instances import json_paths, parent_at
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -170,17 +171,6 @@ HOSTILE: list[Any] = ["", " ", "  x", "x  y", "a\x1cb", "\u00a0", 1.0, 0, -1, 2*
                       "dGVzdA=", "dGVzdA==", "<div>x</div>", "01:02:60", "x" * 70]
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @cache
 def _pool() -> list[dict[str, Any]]:
     mine = list(Generator(4, seed=2).resources())
@@ -191,13 +181,11 @@ def _pool() -> list[dict[str, Any]]:
 def mutants(draw: st.DrawFn) -> dict[str, Any]:
     resource = copy.deepcopy(draw(st.sampled_from(_pool())))
     for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(resource)
+        paths = json_paths(resource)
         if not paths:
             break
         path = draw(st.sampled_from(paths))
-        parent: Any = resource
-        for step in path[:-1]:
-            parent = parent[step]
+        parent = parent_at(resource, path)
         key = path[-1]
         action = draw(st.sampled_from(["replace", "delete", "wrap", "unwrap", "twin", "duplicate"]))
         if action == "delete":

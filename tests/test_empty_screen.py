@@ -23,6 +23,7 @@ from fixtures.export_generator import DEFECTS, Generator
 from harness.checks.empty_screen import _placeholder_pattern
 from harness.checks.profile import PLACEHOLDERS, must_support_screen, must_support_walk
 from harness.suites import Catalogue
+from tests.fhir_instances import json_paths, parent_at
 
 
 @cache
@@ -63,17 +64,6 @@ BLANKS: list[Any] = ["", " ", "\u00a0", "\u2003x\u3000", "unknown", " UNKNOWN ",
                      {"text": "unknown"}, {"coding": [{"code": " "}]}, [{}], "not  known", "known", 0, False]
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @cache
 def _pool() -> list[dict[str, Any]]:
     types = {t for _, ts, _, _ in _rules() for t in ts}
@@ -84,13 +74,11 @@ def _pool() -> list[dict[str, Any]]:
 def mutants(draw: st.DrawFn) -> dict[str, Any]:
     resource = copy.deepcopy(draw(st.sampled_from(_pool())))
     for _ in range(draw(st.integers(1, 3))):
-        paths = _paths(resource)
+        paths = json_paths(resource)
         if not paths:
             break
         path = draw(st.sampled_from(paths))
-        parent: Any = resource
-        for step in path[:-1]:
-            parent = parent[step]
+        parent = parent_at(resource, path)
         parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(BLANKS)))
     return resource
 
@@ -98,12 +86,10 @@ def mutants(draw: st.DrawFn) -> dict[str, Any]:
 def test_a_blank_on_any_element_is_left_to_the_walk_which_reports_it() -> None:
     reported = 0
     for resource in _pool()[:12]:
-        for path in _paths(resource):
+        for path in json_paths(resource):
             for blank in ("", " unknown ", None, {}, {"text": "n/a"}, "\u212anown"):
                 bad = copy.deepcopy(resource)
-                parent: Any = bad
-                for step in path[:-1]:
-                    parent = parent[step]
+                parent = parent_at(bad, path)
                 parent[path[-1]] = copy.deepcopy(blank)
                 reported += _judge(bad)[1]
     assert reported > 50

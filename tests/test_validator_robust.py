@@ -17,6 +17,7 @@ from harness.fhir.profiles import check_profile, profile_for
 from harness.fhir.validator import FAMILIES, Outcome, validate
 from harness.terminology import Terminology
 from tests.conftest import DATA
+from tests.fhir_instances import json_paths, parent_at
 
 REPLACEMENTS: list[Any] = ["", [], {}, 123, -1.5, True, None, "bad value!", {"foo": 1}, [None], [[]]]
 
@@ -41,28 +42,15 @@ def _package() -> Terminology:
     return Terminology.from_directory(DATA / "ukcore-stu2")
 
 
-def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix] if prefix else []
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out += _paths(v, (*prefix, k))
-    elif isinstance(obj, list):
-        for i, v in enumerate(obj):
-            out += _paths(v, (*prefix, i))
-    return out
-
-
 @st.composite
 def mutants(draw: st.DrawFn) -> dict[str, Any]:
     resource = copy.deepcopy(draw(st.sampled_from(_examples())))
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(resource)
+        paths = json_paths(resource)
         if not paths:
             break
         path = draw(st.sampled_from(paths))
-        parent: Any = resource
-        for step in path[:-1]:
-            parent = parent[step]
+        parent = parent_at(resource, path)
         key = path[-1]
         action = draw(st.sampled_from(["replace", "delete", "wrap", "companion", "unknown"]))
         if action == "delete" and isinstance(parent, dict):
