@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -131,6 +132,32 @@ def _least(a: str | None, b: str) -> str:
     return b if a is None else min(a, b)
 
 
+# Resources of a type each rule checks on its own before the type's screens are compiled into one schema
+# (a few milliseconds a type: a small run, a supplier's CI, never pays it).
+SCREEN_AFTER = 200
+SCREENS_SWITCH = "CARE_ASSURE_SCREENS"  # "0": every rule checks every resource itself (for comparisons)
+
+
+@dataclass(slots=True)
+class _Group:
+    """Rules asked together whether a resource is clear of them all (a screen or a shared clear test);
+    when it is, each counts the resource as a subject and reports nothing, as its check would have."""
+
+    test: Callable[[dict[str, Any]], bool] | None
+    rules: list[tuple[CompiledRule, RuleState]]
+
+
+@dataclass(slots=True)
+class _TypeRules:
+    """The rules one resource type meets, arranged for the feed loop."""
+
+    plain: list[tuple[CompiledRule, RuleState]]
+    groups: list[_Group]
+    dataset: list[tuple[CompiledRule, bool, RuleState]]
+    screened: _Group | None = None  # the rules with a screen, until their test is compiled
+    seen: int = 0
+
+
 class Run:
     """The mutable state of one run; ``feed`` items, then ``finish``."""
 
@@ -145,16 +172,29 @@ class Run:
         self.counts: dict[str, int] = {}
         self.resources = 0
         self.stopped: str | None = None  # why the target could not be evaluated in full
-        self._dispatch: dict[str, tuple[list[tuple[CompiledRule, RuleState]],
-                                        list[tuple[CompiledRule, bool, RuleState]]]] = {}
+        self._dispatch: dict[str, _TypeRules] = {}
 
-    def _rules_for(self, rtype: str) -> tuple[list[tuple[CompiledRule, RuleState]],
-                                              list[tuple[CompiledRule, bool, RuleState]]]:
+    def _rules_for(self, rtype: str) -> _TypeRules:
         """The rules (with their states) a resource type meets, worked out once per type."""
         found = self._dispatch.get(rtype)
         if found is None:
-            found = ([(cr, self.states[cr.rule.id]) for cr in self.plan.resource_rules(rtype)],
-                     [(cr, subject, self.states[cr.rule.id]) for cr, subject in self.plan.dataset_rules(rtype)])
+            plain: list[tuple[CompiledRule, RuleState]] = []
+            cleared: dict[int, _Group] = {}
+            screened = _Group(None, [])
+            shortcuts = os.environ.get(SCREENS_SWITCH, "1") != "0"
+            for cr in self.plan.resource_rules(rtype):
+                entry = (cr, self.states[cr.rule.id])
+                if not shortcuts:
+                    plain.append(entry)
+                elif cr.clear is not None:
+                    cleared.setdefault(id(cr.clear), _Group(cr.clear, [])).rules.append(entry)
+                elif cr.screen is not None:
+                    screened.rules.append(entry)
+                else:
+                    plain.append(entry)
+            groups = [*cleared.values(), *([screened] if screened.rules else [])]
+            dataset = [(cr, subject, self.states[cr.rule.id]) for cr, subject in self.plan.dataset_rules(rtype)]
+            found = _TypeRules(plain, groups, dataset, screened if screened.rules else None)
             self._dispatch[rtype] = found
         return found
 
@@ -179,10 +219,22 @@ class Run:
             resource = item.resource
             rtype = resource["resourceType"]
             counts[rtype] = counts.get(rtype, 0) + 1
-            per_resource, per_dataset = rules_for(rtype)
-            for cr, state in per_resource:
+            rules = rules_for(rtype)
+            for cr, state in rules.plain:
                 _apply(cr, state, resource, item.location, item.columns)
-            for cr, is_subject, state in per_dataset:
+            for group in rules.groups:
+                if group.test is not None and _clears(group.test, resource):
+                    for _cr, state in group.rules:
+                        state.subjects += 1
+                    continue
+                for cr, state in group.rules:
+                    _apply(cr, state, resource, item.location, item.columns)
+            if rules.screened is not None:
+                rules.seen += 1
+                if rules.seen >= SCREEN_AFTER:
+                    rules.screened.test = self.plan.screen_test(rtype)
+                    rules.screened = None
+            for cr, is_subject, state in rules.dataset:
                 try:
                     subject = is_subject and (cr.where is None or _matches(cr, resource))
                     state.accumulator.observe(item, subject)
@@ -229,6 +281,14 @@ class Run:
             harness_version=__version__, self_assessment=self_assessment, upcoming=upcoming,
             could_not_evaluate=self.stopped,
         )
+
+
+def _clears(test: Callable[[dict[str, Any]], bool], resource: dict[str, Any]) -> bool:
+    """Whether a group's test clears the resource; a test that fails to answer clears nothing."""
+    try:
+        return test(resource) is True
+    except Exception:  # noqa: BLE001 - the rules then run one by one and report what is wrong
+        return False
 
 
 def _matches(cr: CompiledRule, resource: dict[str, Any]) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.checks import REGISTRY, CheckKind, Registry, RuleContext
 from harness.fhirpath import CompiledPath, compile_path
+from harness.fhirpath_schema import compile_screen
 from harness.packs.model import Pack, Rule
 from harness.suites import Catalogue, Suite, in_force
 
@@ -21,6 +23,8 @@ class CompiledRule:
     check: Any = None
     factory: Any = None
     broken: str | None = None
+    screen: Any = None  # a JSON Schema under which the rule reports nothing on a resource (CheckKind.screen)
+    clear: Any = None  # a Python test of the same (CheckKind.clear)
 
     @property
     def scope(self) -> str:
@@ -37,6 +41,7 @@ class Plan:
     upcoming: frozenset[str] = frozenset()  # ids of rules not yet in force, evaluated for the forecast only
     _by_type: dict[str, list[CompiledRule]] = field(default_factory=dict)
     _dataset_by_type: dict[str, list[tuple[CompiledRule, bool]]] = field(default_factory=dict)
+    _screens: dict[str, Any] = field(default_factory=dict)
 
     def resource_rules(self, rtype: str) -> list[CompiledRule]:
         """Value- and resource-level rules that read this type (computed once per type)."""
@@ -45,6 +50,19 @@ class Plan:
             found = [cr for cr in self.rules if cr.scope in ("value", "resource")
                      and ("*" in cr.rule.resources or rtype in cr.rule.resources)]
             self._by_type[rtype] = found
+        return found
+
+    def screen_test(self, rtype: str) -> Callable[[dict[str, Any]], bool] | None:
+        """One compiled test of the screens of the rules (without a clear test) this type meets; once per type.
+
+        None when it cannot be compiled: the rules then run one by one."""
+        if rtype not in self._screens:
+            parts = [cr.screen for cr in self.resource_rules(rtype) if cr.clear is None and cr.screen is not None]
+            try:
+                self._screens[rtype] = compile_screen(parts) if parts else None
+            except Exception:  # noqa: BLE001 - a screen is an optimisation: without it the rules run in full
+                self._screens[rtype] = None
+        found: Callable[[dict[str, Any]], bool] | None = self._screens[rtype]
         return found
 
     def dataset_rules(self, rtype: str) -> list[tuple[CompiledRule, bool]]:
@@ -83,7 +101,21 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any =
         compiled.factory = built
     else:
         compiled.check = built
+        _shortcuts(compiled, params)
     return compiled
+
+
+def _shortcuts(compiled: CompiledRule, params: dict[str, Any]) -> None:
+    """The rule's screen and clear test, where its kind has them and it has no ``where`` (which decides
+    whether a resource is the rule's subject at all). One that cannot be built is simply not used."""
+    kind = compiled.kind
+    if kind is None or compiled.rule.where:
+        return
+    try:
+        compiled.screen = kind.screen(params, compiled.rule.select) if kind.screen else None
+        compiled.clear = kind.clear(params) if kind.clear else None
+    except Exception:  # noqa: BLE001 - a shortcut is an optimisation: without it the rule runs in full
+        compiled.screen = compiled.clear = None
 
 
 def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: str,

@@ -7,16 +7,31 @@ from typing import Any
 
 from harness.checks.registry import RuleContext, register
 from harness.fhirpath import compile_path
+from harness.fhirpath_schema import Schema, count_schema, path_of, true_or_empty_schema, true_schema
 from harness.results import Issue
 
 ResourceCheck = Callable[[dict[str, Any], list[Any] | None], Iterable[Issue]]
+
+
+def _fhirpath_screen(params: dict[str, Any], select: str | None) -> Schema | None:
+    """The expression is natively true (or empty, where empty passes)."""
+    if params.get("empty", "fail") == "pass":
+        return true_or_empty_schema(params["expression"])
+    return true_schema(params["expression"])
+
+
+def _cardinality_screen(params: dict[str, Any], select: str | None) -> Schema | None:
+    """The select natively yields a number of values within the bounds (said for none and one)."""
+    nav = path_of(select) if select else None
+    high = params.get("max", "*")
+    return None if nav is None else count_schema(nav, params.get("min", 0), None if high == "*" else high)
 
 
 @register("fhirpath", scope="resource", params={
     "expression": {"type": "string", "minLength": 1},
     "message": {"type": "string"},
     "empty": {"enum": ["pass", "fail"]},
-})
+}, screen=_fhirpath_screen)
 def fhirpath(params: dict[str, Any], ctx: RuleContext) -> ResourceCheck:
     """A FHIRPath expression evaluates to true on each subject resource."""
     expr = compile_path(params["expression"])
@@ -40,7 +55,7 @@ def fhirpath(params: dict[str, Any], ctx: RuleContext) -> ResourceCheck:
 @register("cardinality", scope="resource", needs_select=True, params={
     "min": {"type": "integer", "minimum": 0},
     "max": {"oneOf": [{"type": "integer", "minimum": 1}, {"const": "*"}]},
-})
+}, screen=_cardinality_screen)
 def cardinality(params: dict[str, Any], ctx: RuleContext) -> ResourceCheck:
     """The number of values the rule's select yields lies between min and max."""
     low = params.get("min", 0)

@@ -107,6 +107,11 @@ class CheckKind:
     needs_select: bool = False
     reads: Callable[[dict[str, Any]], Iterable[str]] | None = None
     summary: str = ""
+    # (params, select) → a JSON Schema on the resource under which the check reports nothing, not even an
+    # error (sufficient, not necessary); the engine asks one schema for all such rules of a type at once
+    screen: Callable[[dict[str, Any], str | None], Any] | None = None
+    # params → the same as a Python test; rules whose test is one function are asked once per resource
+    clear: Callable[[dict[str, Any]], Callable[[dict[str, Any]], bool]] | None = None
 
 
 @dataclass
@@ -118,6 +123,8 @@ class Registry:
     def register(self, name: str, *, scope: Scope, params: dict[str, Any] | None = None,
                  needs_select: bool = False,
                  reads: Callable[[dict[str, Any]], Iterable[str]] | None = None,
+                 screen: Callable[[dict[str, Any], str | None], Any] | None = None,
+                 clear: Callable[[dict[str, Any]], Callable[[dict[str, Any]], bool]] | None = None,
                  ) -> Callable[[Callable[[dict[str, Any], RuleContext], Any]],
                                Callable[[dict[str, Any], RuleContext], Any]]:
         def decorate(build: Callable[[dict[str, Any], RuleContext], Any]
@@ -128,7 +135,7 @@ class Registry:
                       "properties": {"kind": {"const": name}, **(params or {})}}
             doc = (build.__doc__ or "").strip().splitlines()
             self.kinds[name] = CheckKind(name, scope, schema, build, needs_select, reads,
-                                         doc[0] if doc else "")
+                                         doc[0] if doc else "", screen, clear)
             return build
         return decorate
 

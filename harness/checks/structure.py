@@ -47,7 +47,13 @@ def outcome_of(resource: dict[str, Any]) -> Outcome:
     return result
 
 
-@register("structure", scope="resource", params={
+def clean(resource: dict[str, Any]) -> bool:
+    """The validator finds nothing at all in the resource: no rule of any family reports anything."""
+    outcome = outcome_of(resource)
+    return not outcome.violations and not outcome.not_evaluated
+
+
+@register("structure", scope="resource", clear=lambda params: clean, params={
     "family": {"enum": list(FAMILIES), "description": "which family of base R4 problems the rule reports"},
     "severity": {"enum": ["error", "warning"],
                  "description": "errors (the default) or the definitions' warnings"},

@@ -47,6 +47,7 @@ from harness.fhir.validator import (
     validate,
 )
 from harness.fhir.xhtml import narrative_problems
+from harness.fhirpath_schema import Schema, interned, true_schema
 
 ENV_SWITCH = "CARE_ASSURE_SCHEMA_ACCEPT"  # "0" turns the accept path off (the walk alone; for comparisons)
 
@@ -125,8 +126,21 @@ def _present(nd: Node, name: str) -> dict[str, Any] | None:
     return {"required": keys} if len(keys) == 1 else {"anyOf": [{"required": [k]} for k in keys]}
 
 
-def constraint_schema(inv: Any, nd: Node, root: bool) -> dict[str, Any] | None:
-    """A constraint said exactly as a schema, for the few shapes that can be (None: the residual checks it).
+def constraint_schema(inv: Any, nd: Node, root: bool) -> Schema | None:
+    """A schema under which a constraint holds (None: the residual checks it).
+
+    Said exactly for the shapes below; otherwise, for a constraint evaluated as FHIRPath, a schema
+    sufficient for its expression to be true (:mod:`harness.fhirpath_schema`): an object it refuses
+    is one the constraint may still hold on, and its resource is walked.
+    """
+    exact = _exact_constraint(inv, nd, root)
+    if exact is not None or not inv.by_fhirpath:
+        return exact
+    return true_schema(inv.expression)
+
+
+def _exact_constraint(inv: Any, nd: Node, root: bool) -> dict[str, Any] | None:
+    """A constraint said exactly as a schema, for the few shapes that can be (None: not one of them).
 
     On an accepted object an element is present exactly when its JSON name is (no nulls, empty
     values or ``_`` companions get through), so ``x.empty()`` and ``x.exists()`` are key tests.
@@ -169,6 +183,22 @@ def _name(state: tuple[str, str]) -> str:
 class _Builder:
     def __init__(self) -> None:
         self.defs: dict[str, Any] = {}
+        self.expressions: dict[str, dict[str, Any]] = {}  # a constraint's expression → the reference to its schema
+
+    def constraint(self, inv: Any, nd: Node, root: bool) -> Schema | None:
+        """A constraint's schema; one from its FHIRPath is written once, as a definition."""
+        exact = _exact_constraint(inv, nd, root)
+        if exact is not None or not inv.by_fhirpath:
+            return exact
+        ref = self.expressions.get(inv.expression)
+        if ref is None:
+            found = true_schema(inv.expression)
+            if found is None:
+                return None
+            name = f"fp:{len(self.expressions)}"
+            self.defs[name] = interned(found, self.defs, f"{name}.")
+            ref = self.expressions[inv.expression] = {"$ref": f"#/$defs/{name}"}
+        return ref
 
     def shared(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
         """A reference to one definition of ``schema``: jsonschema-rs compiles a pattern once per place it
@@ -197,7 +227,7 @@ class _Builder:
                 props[key] = self.slot(slot)
         out: dict[str, Any] = {"type": "object", "properties": props, "additionalProperties": False,
                                "minProperties": 1}
-        every: list[dict[str, Any]] = []
+        every: list[Schema] = []
         if root:
             props["resourceType"] = {"const": state[0]}
             out["required"] = ["resourceType", *nd.required]
@@ -217,7 +247,7 @@ class _Builder:
             out["dependentSchemas"] = single
         for base, _min in nd.choices:
             every.append({"anyOf": [{"required": [v]} for v in groups.get(base, ())]})
-        every.extend(f for f in (constraint_schema(inv, nd, root) for inv in nd.invariants) if f is not None)
+        every.extend(f for f in (self.constraint(inv, nd, root) for inv in nd.invariants) if f is not None)
         if state == ("Extension", ""):
             # the walk's extension checks say nothing of a URL that is not an R4 core extension's and has no
             # version; any other is left to the walk
@@ -226,7 +256,7 @@ class _Builder:
             out["allOf"] = every
         return out
 
-    def slot(self, slot: Slot) -> dict[str, Any]:
+    def slot(self, slot: Slot) -> Schema:
         item = self.value(slot)
         if not slot.info.many:
             return item
@@ -235,7 +265,7 @@ class _Builder:
             out["maxItems"] = slot.max
         return out
 
-    def value(self, slot: Slot) -> dict[str, Any]:
+    def value(self, slot: Slot) -> Schema:
         kind = slot.kind
         if kind == "primitive":
             return self.primitive(slot)
@@ -243,7 +273,7 @@ class _Builder:
             return self.shared("p:xhtml", _XHTML)
         if kind == "resource":
             return {"not": {}}  # contained and inline resources: walked in Python
-        parts: list[dict[str, Any]] = [self.ref(slot.info.state)]
+        parts: list[Schema] = [self.ref(slot.info.state)]
         t = slot.info.type
         if t in _SYSTEMS:
             parts.append(self.shared("system:absolute", {"properties": {"system": {"pattern": ":"}}}))
@@ -254,7 +284,7 @@ class _Builder:
             parts.append(self.shared(f"reference:{targets}",
                                      {"properties": {"reference": {"pattern": _reference_pattern(slot.targets)}}}))
         state_has = {(inv.key, inv.expression) for inv in slot.node.invariants}  # said once, in the state's schema
-        parts.extend(f for f in (constraint_schema(inv, slot.node, False) for inv in slot.invariants
+        parts.extend(f for f in (self.constraint(inv, slot.node, False) for inv in slot.invariants
                                  if (inv.key, inv.expression) not in state_has) if f is not None)
         return parts[0] if len(parts) == 1 else {"allOf": parts}
 
