@@ -34,6 +34,9 @@ SUITES = ("asl-dscr-core", "uk-core-base", "fhir-r4-base")
 HOSTILE: list[Any] = ["", " ", None, {}, [], [None], True, 1.0, 2.5, "x", "#x", "CarePlan/1", "not-done",
                       {"reference": "CarePlan/1"}, {"_status": {"id": "a"}}, [{"system": "https://dmd.nhs.uk"}]]
 
+SIBLINGS = ["valueString", "valueBoolean", "valueCoding", "valueCodeableConcept", "value", "_value", "valueé",
+            "value_x", "extension", "coding", "system", "code", "url", "medicationReference", "_status"]
+
 
 @cache
 def _screened() -> list[tuple[CompiledRule, Any]]:
@@ -45,7 +48,9 @@ def _screened() -> list[tuple[CompiledRule, Any]]:
             if cr.screen is not None:
                 out[cr.rule.id] = (cr, jsonschema_rs.validator_for(combined([cr.screen])))
     kinds = {cr.rule.check["kind"] for cr, _ in out.values()}
-    assert {"fhirpath", "cardinality"} <= kinds, kinds
+    assert {"fhirpath", "cardinality", "profile"} <= kinds, kinds
+    constraints = {cr.rule.check["constraint"] for cr, _ in out.values() if cr.rule.check["kind"] == "profile"}
+    assert constraints == {"cardinality", "binding", "system", "must-support"}, constraints
     return list(out.values())
 
 
@@ -109,10 +114,19 @@ def mutants(draw: st.DrawFn) -> dict[str, Any]:
             break
         path = draw(st.sampled_from(paths))
         parent = parent_at(resource, path)
-        if draw(st.booleans()):
+        how = draw(st.sampled_from(["replace", "delete", "add", "double"]))
+        if how == "double":  # an item twice (a second slice member), or a single value made a list of two
+            value = parent[path[-1]]
+            if isinstance(parent, list):
+                parent.append(copy.deepcopy(value))
+            else:
+                parent[path[-1]] = [value, copy.deepcopy(value)]
+        elif how == "replace":
             parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
-        elif isinstance(parent, dict):
+        elif isinstance(parent, dict) and how == "delete":
             del parent[path[-1]]
+        elif isinstance(parent, dict):  # a sibling: a second choice type, a companion, another slice's field
+            parent[draw(st.sampled_from(SIBLINGS))] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
     return resource
 
 

@@ -47,11 +47,11 @@ def screen_schema(elements: list[tuple[list[dict[str, Any]], bool]], placeholder
         # the value of a code: only a blank one is empty (the parts of an object are as 'deep')
         "code": not_empty({"pattern": NOT_SPACE}),
     }
-    every = [_follow(steps, {"$ref": "#/$defs/code" if coded else "#/$defs/deep"}) for steps, coded in elements]
+    every = [follow(steps, {"$ref": "#/$defs/code" if coded else "#/$defs/deep"}) for steps, coded in elements]
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "allOf": every, "$defs": defs}
 
 
-def _follow(steps: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
+def follow(steps: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
     """The schema applying ``end`` to every value the steps reach from a node (as compile_step walks)."""
     inner = end
     for step in reversed(steps):
@@ -68,6 +68,49 @@ def _follow(steps: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
         else:
             inner = {"properties": {name: items}}
     return inner
+
+
+def count_schema(step: dict[str, Any], low: int, high: int | None) -> Any:
+    """The schema of 'the step reaches between ``low`` and ``high`` values from a node' (as compile_step
+    counts: a null counts, a slice counts the objects whose fields match); None where it does not say."""
+    if low == 0 and high is None:
+        return True
+    wanted = step.get("slice", {})
+    match: Any = {"type": "object", "required": sorted(wanted),
+                  "properties": {k: {"const": v} for k, v in wanted.items()}} if wanted else True
+    one_fits = low <= 1 and (high is None or high >= 1)
+
+    def counted(lo: int) -> dict[str, Any]:
+        """On one key's value: its number of values counted lies in [lo, high]."""
+        bound = {} if high is None else ({"maxContains": high} if wanted else {"maxItems": high})
+        array = {"type": "array", **({"contains": match, "minContains": lo} if wanted else {"minItems": lo}), **bound}
+        fits = lo <= 1 and (high is None or high >= 1)
+        single = {"anyOf": [{"allOf": [match, fits]}, {"allOf": [{"not": match}, lo == 0]}]} if wanted else fits
+        return {"if": {"type": "array"}, "then": array, "else": single}
+
+    name: str = step["name"]
+    if not name.endswith("[x]"):
+        inside: dict[str, Any] = {"properties": {name: counted(low)}}
+        if low > 0:
+            inside["required"] = [name]
+        return {"if": {"type": "object"}, "then": inside, "else": low == 0}
+    # a choice: several keys may add up, so say it only for one key present, among the known variants
+    from harness.fhir.model import r4  # noqa: PLC0415 - the R4 table, only for choice elements
+
+    stem = name[:-3]
+    keys = sorted(stem + sfx for sfx in r4().choice_suffixes.get(stem, ()))
+    if not keys or low > 1:
+        return None
+    if high is None:  # at least one value: some known key has one (others only add to the count)
+        return {"type": "object", "anyOf": [{"required": [k], "properties": {k: counted(1)}} for k in keys]}
+    known = {"propertyNames": {"anyOf": [{"not": {"pattern": f"^{re.escape(stem)}"}}, {"enum": keys},
+                                         {"pattern": f"^{re.escape(stem)}([a-z0-9_]|$)"}]}}
+    exactly_one = {"oneOf": [{"required": [k]} for k in keys]}
+    present = {"allOf": [known, exactly_one, {"properties": {k: counted(low) for k in keys}}]}
+    if low == 0:
+        return {"if": {"type": "object"}, "then": {"anyOf": [
+            {"allOf": [known, {"not": {"anyOf": [{"required": [k]} for k in keys]}}]}, present]}, "else": True}
+    return {"type": "object", **present} if one_fits else None
 
 
 def compile_screen(elements: list[tuple[list[dict[str, Any]], bool]], placeholders: frozenset[str]) -> Screen:

@@ -15,8 +15,9 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.checks.empty_screen import compile_screen
+from harness.checks.empty_screen import compile_screen, count_schema, follow, screen_schema
 from harness.checks.registry import RuleContext, register
+from harness.fhirpath_schema import Schema
 from harness.results import Issue
 
 PLACEHOLDERS = frozenset({"n/a", "na", "none", "null", "unknown", "not known", "tbc", "-", "?", "undefined"})
@@ -127,7 +128,35 @@ def is_empty(value: Any, coded: bool = False) -> bool:
     return True
 
 
-@register("profile", scope="resource", params={
+def _profile_screen(params: dict[str, Any], select: str | None) -> Schema | None:
+    """A schema under which the rule reports nothing (CheckKind.screen); None for what it does not say."""
+    constraint = params["constraint"]
+    if constraint == "must-support":
+        return screen_schema([(e["path"], _is_code(e["element"], e["path"])) for e in params["elements"]],
+                             PLACEHOLDERS)
+    steps = params["path"]
+    if constraint == "cardinality":
+        high = None if str(params.get("max", "*")) == "*" else int(params["max"])
+        end = count_schema(steps[-1], int(params.get("min", 0)), high)
+        return None if end is None else follow(steps[:-1], end)
+    if constraint == "system":  # every value's system, if a string, is the fixed one (so never a near miss)
+        fixed = {"anyOf": [{"not": {"type": "object"}}, {"properties": {"system": {"anyOf": [
+            {"const": params["system"]}, {"not": {"type": "string"}}]}}}]}
+        return follow(steps, fixed)
+    if constraint == "binding" and params.get("codes"):
+        codes = sorted({(sy, c) for sy, c in params["codes"]})
+        coding = {"type": "object", "required": ["system", "code"], "anyOf": [
+            {"properties": {"system": {"const": sy}, "code": {"const": c}}} for sy, c in codes]}
+        value = {"anyOf": [
+            {"type": "string", "enum": sorted({c for _, c in codes})},
+            {"type": "object", "required": ["coding"], "properties": {"coding": {"type": "array", "contains": coding}}},
+            {"allOf": [{"not": {"required": ["coding"]}}, coding]},
+        ]}
+        return follow(steps, value)
+    return None
+
+
+@register("profile", scope="resource", screen=_profile_screen, params={
     "profile": {"type": "string"},
     "element": {"type": "string"},
     "constraint": {"enum": ["cardinality", "binding", "system", "must-support"]},
