@@ -141,10 +141,12 @@ SCREENS_SWITCH = "CARE_ASSURE_SCREENS"  # "0": every rule checks every resource 
 @dataclass(slots=True)
 class _Group:
     """Rules asked together whether a resource is clear of them all (a screen or a shared clear test);
-    when it is, each counts the resource as a subject and reports nothing, as its check would have."""
+    when it is, each counts the resource as a subject and reports nothing, as its check would have —
+    or, for a group of ``where`` schemas (``subjects`` False), the resource is none of theirs."""
 
     test: Callable[[dict[str, Any]], bool] | None
     rules: list[tuple[CompiledRule, RuleState]]
+    subjects: bool = True
 
 
 @dataclass(slots=True)
@@ -154,7 +156,7 @@ class _TypeRules:
     plain: list[tuple[CompiledRule, RuleState]]
     groups: list[_Group]
     dataset: list[tuple[CompiledRule, bool, RuleState]]
-    screened: _Group | None = None  # the rules with a screen, until their test is compiled
+    pending: list[tuple[_Group, str]]  # groups whose schemas are compiled into one test after SCREEN_AFTER
     seen: int = 0
 
 
@@ -180,7 +182,7 @@ class Run:
         if found is None:
             plain: list[tuple[CompiledRule, RuleState]] = []
             cleared: dict[int, _Group] = {}
-            screened = _Group(None, [])
+            screened, unmatched = _Group(None, []), _Group(None, [], subjects=False)
             shortcuts = os.environ.get(SCREENS_SWITCH, "1") != "0"
             for cr in self.plan.resource_rules(rtype):
                 entry = (cr, self.states[cr.rule.id])
@@ -190,11 +192,13 @@ class Run:
                     cleared.setdefault(id(cr.clear), _Group(cr.clear, [])).rules.append(entry)
                 elif cr.screen is not None:
                     screened.rules.append(entry)
+                elif cr.unmatched is not None:
+                    unmatched.rules.append(entry)
                 else:
                     plain.append(entry)
-            groups = [*cleared.values(), *([screened] if screened.rules else [])]
+            pending = [(g, which) for g, which in ((screened, "screen"), (unmatched, "unmatched")) if g.rules]
             dataset = [(cr, subject, self.states[cr.rule.id]) for cr, subject in self.plan.dataset_rules(rtype)]
-            found = _TypeRules(plain, groups, dataset, screened if screened.rules else None)
+            found = _TypeRules(plain, [*cleared.values(), *(g for g, _ in pending)], dataset, pending)
             self._dispatch[rtype] = found
         return found
 
@@ -224,16 +228,18 @@ class Run:
                 _apply(cr, state, resource, item.location, item.columns)
             for group in rules.groups:
                 if group.test is not None and _clears(group.test, resource):
-                    for _cr, state in group.rules:
-                        state.subjects += 1
+                    if group.subjects:
+                        for _cr, state in group.rules:
+                            state.subjects += 1
                     continue
                 for cr, state in group.rules:
                     _apply(cr, state, resource, item.location, item.columns)
-            if rules.screened is not None:
+            if rules.pending:
                 rules.seen += 1
                 if rules.seen >= SCREEN_AFTER:
-                    rules.screened.test = self.plan.screen_test(rtype)
-                    rules.screened = None
+                    for group, which in rules.pending:
+                        group.test = self.plan.screen_test(rtype, which)
+                    rules.pending = []
             for cr, is_subject, state in rules.dataset:
                 try:
                     subject = is_subject and (cr.where is None or _matches(cr, resource))

@@ -460,6 +460,16 @@ def true_or_empty_schema(expression: str) -> Schema | None:
 
 
 @cache
+def not_true_schema(expression: str) -> Schema | None:
+    """As :func:`true_schema`, for ``[False]`` or ``[]`` (a rule's ``where`` that does not hold)."""
+    tree = _native(expression)
+    if tree is None:
+        return None
+    _t, f, z = truth(tree)
+    return _useful(any_of(f, z))
+
+
+@cache
 def path_of(expression: str) -> Nav | None:
     """The expression as a path (for a rule's ``select``), when it runs natively and is one."""
     tree = _native(expression)

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.checks import REGISTRY, CheckKind, Registry, RuleContext
 from harness.fhirpath import CompiledPath, compile_path
-from harness.fhirpath_schema import compile_screen
+from harness.fhirpath_schema import compile_screen, not_true_schema
 from harness.packs.model import Pack, Rule
 from harness.suites import Catalogue, Suite, in_force
 
@@ -25,6 +25,7 @@ class CompiledRule:
     broken: str | None = None
     screen: Any = None  # a JSON Schema under which the rule reports nothing on a resource (CheckKind.screen)
     clear: Any = None  # a Python test of the same (CheckKind.clear)
+    unmatched: Any = None  # a JSON Schema under which the rule's ``where`` is not true: not its subject
 
     @property
     def scope(self) -> str:
@@ -41,7 +42,7 @@ class Plan:
     upcoming: frozenset[str] = frozenset()  # ids of rules not yet in force, evaluated for the forecast only
     _by_type: dict[str, list[CompiledRule]] = field(default_factory=dict)
     _dataset_by_type: dict[str, list[tuple[CompiledRule, bool]]] = field(default_factory=dict)
-    _screens: dict[str, Any] = field(default_factory=dict)
+    _screens: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def resource_rules(self, rtype: str) -> list[CompiledRule]:
         """Value- and resource-level rules that read this type (computed once per type)."""
@@ -52,17 +53,19 @@ class Plan:
             self._by_type[rtype] = found
         return found
 
-    def screen_test(self, rtype: str) -> Callable[[dict[str, Any]], bool] | None:
-        """One compiled test of the screens of the rules (without a clear test) this type meets; once per type.
-
-        None when it cannot be compiled: the rules then run one by one."""
-        if rtype not in self._screens:
-            parts = [cr.screen for cr in self.resource_rules(rtype) if cr.clear is None and cr.screen is not None]
+    def screen_test(self, rtype: str, which: str = "screen") -> Callable[[dict[str, Any]], bool] | None:
+        """One compiled test of the rules' ``screen`` (or ``unmatched``) schemas this type meets, for the rules
+        without a clear test; built once per type. None when there are none or it cannot be compiled: the
+        rules then run one by one."""
+        key = (rtype, which)
+        if key not in self._screens:
+            parts = [getattr(cr, which) for cr in self.resource_rules(rtype) if cr.clear is None]
+            parts = [p for p in parts if p is not None]
             try:
-                self._screens[rtype] = compile_screen(parts) if parts else None
+                self._screens[key] = compile_screen(parts) if parts else None
             except Exception:  # noqa: BLE001 - a screen is an optimisation: without it the rules run in full
-                self._screens[rtype] = None
-        found: Callable[[dict[str, Any]], bool] | None = self._screens[rtype]
+                self._screens[key] = None
+        found: Callable[[dict[str, Any]], bool] | None = self._screens[key]
         return found
 
     def dataset_rules(self, rtype: str) -> list[tuple[CompiledRule, bool]]:
@@ -106,16 +109,19 @@ def compile_rule(rule: Rule, registry: Registry, terminology: Any, target: Any =
 
 
 def _shortcuts(compiled: CompiledRule, params: dict[str, Any]) -> None:
-    """The rule's screen and clear test, where its kind has them and it has no ``where`` (which decides
-    whether a resource is the rule's subject at all). One that cannot be built is simply not used."""
+    """The rule's schemas and clear test: for a rule with a ``where``, when a resource is not its subject;
+    else, where its kind has them, when it reports nothing. One that cannot be built is simply not used."""
     kind = compiled.kind
-    if kind is None or compiled.rule.where:
+    if kind is None:
         return
     try:
+        if compiled.rule.where:
+            compiled.unmatched = not_true_schema(compiled.rule.where)
+            return
         compiled.screen = kind.screen(params, compiled.rule.select) if kind.screen else None
         compiled.clear = kind.clear(params) if kind.clear else None
     except Exception:  # noqa: BLE001 - a shortcut is an optimisation: without it the rule runs in full
-        compiled.screen = compiled.clear = None
+        compiled.screen = compiled.clear = compiled.unmatched = None
 
 
 def build_plan(suite: Suite, catalogue: Catalogue, as_of: dt.date, target_kind: str,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from harness.results import Outcome, RunResult
+from harness.checks.dataset import references_by_pattern, references_in
+from harness.results import Location, Outcome, RunResult
+from harness.targets.base import Located
 from harness.terminology import Terminology
 from tests.conftest import DATA
 from tests.helpers import one_pack_run, rule_yaml
@@ -267,3 +273,32 @@ def test_unique_kind(tmp_path: Path) -> None:
     assert got == Outcome.FAIL
     assert findings == [("a", "NHS number is the same as on Patient/b (data.ndjson:2)"),
                         ("b", "NHS number is the same as on Patient/a (data.ndjson:1)")]
+
+
+_PARTS = ["a", "/", '"', "\\", "é", " ", "\n", "#", "reference", '":"']
+_TEXTS = st.lists(st.sampled_from(_PARTS), max_size=6).map("".join)
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-3, 3), _TEXTS),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(st.one_of(st.sampled_from(["reference", "display", "a"]), _TEXTS), inner, max_size=3)),
+    max_leaves=10)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON, st.booleans())
+def test_references_found_by_splitting_are_those_the_pattern_finds(value: Any, spaced: bool) -> None:
+    """The fast split of compact JSON and the regular expression agree on any JSON text, spaced or not."""
+    raw = (json.dumps(value, ensure_ascii=False) if spaced else orjson.dumps(value).decode()).encode()
+    item = Located({"resourceType": "Basic"}, Location("f", 1), None, raw)
+    assert references_in(item) == references_by_pattern(raw)
+    refs = [v["reference"] for v in _dicts(value) if isinstance(v.get("reference"), str)]
+    assert sorted(references_in(item)) == sorted(refs)
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        return [value, *(d for v in value.values() for d in _dicts(v))]
+    if isinstance(value, list):
+        return [d for v in value for d in _dicts(v)]
+    return []

@@ -1,4 +1,5 @@
-"""A rule's screen never clears a resource the rule itself would report, and screening changes no report.
+"""A rule's screen never clears a resource the rule itself would report, a ``where`` schema never skips a
+resource the rule applies to, and screening changes no report.
 
 The engine asks one compiled schema per resource type whether a resource is clear of every rule
 with a screen (``CheckKind.screen``: FHIRPath rules, cardinalities, must-support) and one Python
@@ -54,6 +55,26 @@ def _screened() -> list[tuple[CompiledRule, Any]]:
     return list(out.values())
 
 
+@cache
+def _unmatched() -> list[tuple[CompiledRule, Any]]:
+    out = {}
+    for suite in SUITES:
+        plan = plan_for(suite, "export", as_of=dt.date(2026, 11, 1), extra_pack_dirs=[], package_dir=None,
+                        forecast_until=None, answers=None, target=None)
+        for cr in plan.rules:
+            if cr.unmatched is not None:
+                out[cr.rule.id] = (cr, jsonschema_rs.validator_for(combined([cr.unmatched])))
+    assert len(out) >= 3
+    return list(out.values())
+
+
+def _is_subject(cr: CompiledRule, resource: dict[str, Any]) -> bool:
+    try:
+        return engine._matches(cr, resource)
+    except Exception:  # noqa: BLE001 - a where that fails is the rule's error: the schema must not hide it
+        return True
+
+
 def _reports(cr: CompiledRule, resource: dict[str, Any]) -> list[Any]:
     """What the rule's own check says of the resource (an exception counts as a report)."""
     try:
@@ -77,6 +98,14 @@ def _judge(resource: dict[str, Any]) -> tuple[int, int]:
         if validator.is_valid(resource):
             cleared += 1
             assert not issues, (cr.rule.id, issues[:2], json.dumps(resource)[:300])
+    for cr, validator in _unmatched():
+        if "*" not in cr.rule.resources and resource.get("resourceType") not in cr.rule.resources:
+            continue
+        subject = _is_subject(cr, resource)
+        reported += subject
+        if validator.is_valid(resource):
+            cleared += 1
+            assert not subject, (cr.rule.id, cr.rule.where, json.dumps(resource)[:300])
     return cleared, reported
 
 

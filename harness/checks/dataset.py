@@ -8,6 +8,7 @@ not with the size of the resources.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -61,19 +62,46 @@ def resource_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
 
 
 _REFERENCE = re.compile(rb'"reference"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
+_COMPACT = b'"reference":"'
 
 
 def references_in(item: Located) -> list[str]:
     """Every Reference.reference string in a resource (contained resources included).
 
-    Scans the JSON text with one regular expression instead of walking the object: the
-    reader's raw line when it has one, else the resource serialised again.
+    Scans the JSON text instead of walking the object: the reader's raw line when it has one, else
+    the resource serialised again. A ``"reference"`` that is not inside a string (its quote not
+    escaped) followed by a colon is a key. Compact JSON (no space around the colon, no escapes:
+    nearly every export) is split at the key; anything else — or a count of keys that does not
+    match — goes to one regular expression.
     """
     raw = item.raw if item.raw is not None else orjson.dumps(item.resource)
-    if b'"reference"' not in raw:
+    keys = raw.count(b'"reference"')
+    if not keys:
         return []
-    return [orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode("utf-8")
-            for text in _REFERENCE.findall(raw)]
+    pieces = raw.split(_COMPACT)
+    if len(pieces) - 1 == keys:
+        out = []
+        for before, piece in itertools.pairwise(pieces):
+            end = piece.find(b'"')
+            if before[-1:] == b"\\" or end < 0 or b"\\" in piece[:end]:
+                break  # an escaped quote before the key, or escapes in the value: the pattern decides
+            out.append(piece[:end].decode("utf-8"))
+        else:
+            return out
+    return references_by_pattern(raw)
+
+
+def references_by_pattern(raw: bytes) -> list[str]:
+    """The references in JSON text, by the regular expression alone (any spacing, escapes)."""
+    out = []
+    for found in _REFERENCE.finditer(raw):
+        start = found.start()
+        escapes = start - len(raw[:start].rstrip(b"\\"))
+        if escapes % 2:
+            continue  # the quote is escaped: text inside a string (a key like 'a"reference')
+        text = found.group(1)
+        out.append(orjson.loads(b'"' + text + b'"') if b"\\" in text else text.decode("utf-8"))
+    return out
 
 
 def follow(resource: dict[str, Any], path: Path) -> Any:
