@@ -6,6 +6,7 @@ separate child processes (so peak memory is each one's own):
 - harness: the ``asl-dscr-core`` suite through the engine (compiled rules, dispatch by type);
 - the same with the validator's accept path off (``CARE_ASSURE_SCHEMA_ACCEPT=0``: the Python walk
   alone), to compare the two ways of validating in one run;
+- the same with the rules' screens off (``CARE_ASSURE_SCREENS=0``: every rule checks every resource);
 - naive: per resource, fhir.resources (R4B) model validation plus fhirpathpy evaluated for
   every rule's expressions, on a sample of the same export (it is too slow for all of it);
 - harness at a fifth of the size, to show that memory does not grow with the export;
@@ -34,6 +35,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 WALK_ONLY = "CARE_ASSURE_SCHEMA_ACCEPT"  # harness.fhir.accept.ENV_SWITCH (not imported: a baseline may lack it)
+NO_SCREENS = "CARE_ASSURE_SCREENS"  # harness.engine.SCREENS_SWITCH
 sys.path.insert(0, str(ROOT))
 
 
@@ -156,6 +158,7 @@ def main() -> int:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         every = _best([*harness_args, "--jobs", str(cores)], args.repeat)[0] if cores > 1 else None
         walk = _best(harness_args, args.repeat, env={WALK_ONLY: "0"})[0]
+        unscreened = _best(harness_args, args.repeat, env={NO_SCREENS: "0"})[0]
         b = _best(harness_args, args.repeat, args.baseline.resolve())[0] if args.baseline else None
         p, _ = _best(["--child", "parse", "--export", str(big)], args.repeat)
         s = _child(["--child", "harness", "--export", str(small)])
@@ -173,6 +176,9 @@ def main() -> int:
     w_rate = walk["resources"] / walk["seconds"]
     print(f"{'harness, walk only (no accept path)':<34}{walk['resources']:>10,}{walk['seconds']:>9.2f}"
           f"{w_rate:>10,.0f}{walk['peak_mib']:>10.0f}")
+    u_rate = unscreened["resources"] / unscreened["seconds"]
+    print(f"{'harness, no screens':<34}{unscreened['resources']:>10,}{unscreened['seconds']:>9.2f}"
+          f"{u_rate:>10,.0f}{unscreened['peak_mib']:>10.0f}")
     print(f"{'harness, 1/5 size':<34}{s['resources']:>10,}{s['seconds']:>9.2f}{s_rate:>10,.0f}{s['peak_mib']:>10.0f}")
     print(f"{'naive (fhir.resources+fhirpathpy)':<34}{n['resources']:>10,}{n['seconds']:>9.2f}{n_rate:>10,.0f}"
           f"{n['peak_mib']:>10.0f}")
@@ -188,6 +194,8 @@ def main() -> int:
     print(f"harness runs: {', '.join(f'{r:,.0f}' for r in spread)} resources/s")
     same = (walk["decision"], walk["failures"]) == (h["decision"], h["failures"])
     print(f"accept path: {h_rate / w_rate:.2f}x the walk alone; same decision and findings: {same}")
+    same = (unscreened["decision"], unscreened["failures"]) == (h["decision"], h["failures"])
+    print(f"screens: {h_rate / u_rate:.2f}x every rule checking every resource; same decision and findings: {same}")
     print(f"speed-up over naive: {h_rate / n_rate:.1f}x; parsing alone is {p_rate / h_rate:.1f}x faster than "
           f"the harness; harness decision on the clean export: {h['decision']} ({h['failures']} findings)")
     return 0
