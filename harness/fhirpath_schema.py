@@ -478,13 +478,13 @@ def path_of(expression: str) -> Nav | None:
 
 def count_schema(nav: Nav, low: int, high: int | None) -> Schema | None:
     """The path reaches between ``low`` and ``high`` items (None: unbounded), said for 0 or 1 item only."""
+    if low == 0 and high is None:
+        return _useful(nav.safe())
     options: list[Maybe] = []
     if low == 0:
         options.append(nav.none())
     if low <= 1 and (high is None or high >= 1):
         options.append(nav.one(ALWAYS))
-    if low == 0 and high is None:
-        options = [nav.safe()]
     return _useful(any_of(*options))
 
 
@@ -513,7 +513,9 @@ def _relocated(schema: Schema, prefix: str, defs: dict[str, Any]) -> Schema:
             return s
         out = _rebuild(s, move)
         ref = out.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        if ref is not None:
+            if not (isinstance(ref, str) and ref.startswith("#/$defs/")):
+                raise ValueError(f"a reference that cannot be moved into a combined schema: {ref!r}")
             out["$ref"] = f"#/$defs/{prefix}{ref[len('#/$defs/'):]}"
         return out
 
