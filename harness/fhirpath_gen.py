@@ -96,7 +96,7 @@ class _Writer:
             self.emit(d + 1, f"if {value} is None:")
             self.emit(d + 2, "continue")
         self.emit(d + 1, f"if isinstance({value}, list):")
-        self.emit(d + 2, f"{out}.extend([x for x in {value} if x is not None])")
+        self.emit(d + 2, f"{out}.extend({value} if None not in {value} else [x for x in {value} if x is not None])")
         self.emit(d + 1, "else:")
         self.emit(d + 2, f"{out}.append({value})")
         return out
@@ -120,6 +120,8 @@ class _Writer:
             item, one = self.var(), self.var()
             self.emit(d, f"{out} = []" if name == "where" else f"{out} = {name == 'all'}")
             self.emit(d, f"for {item} in {focus}:")
+            if name == "where":
+                self.field_equals(params[0], item, out, d + 1)
             self.emit(d + 1, f"{one} = [{item}]")
             crit = self.node(params[0], one, d + 1)
             if name == "where":
@@ -147,6 +149,23 @@ class _Writer:
                 self.emit(d + 1, f"{out} = [{_STRING_CODE[name].format(v=focus + '[0]', a=repr(arg))}]")
                 return out
         return self.closure(node, focus, d)
+
+    def field_equals(self, criterion: Node, item: str, out: str, d: int) -> None:
+        """``where(name = 'text')``, the commonest criterion: a string field is compared in place; any
+        other item (not an object, a companion, a value that is not a string) takes the general code."""
+        found = _field_and_text(criterion)
+        if found is None:
+            return
+        name, text = found
+        value = self.var()
+        self.emit(d, f"if isinstance({item}, dict) and {'_' + name!r} not in {item}:")
+        self.emit(d + 1, f"{value} = {item}.get({name!r})")
+        self.emit(d + 1, f"if {value} is None:")
+        self.emit(d + 2, "continue")  # no value: the equality is empty, the criterion not true
+        self.emit(d + 1, f"if type({value}) is str:")
+        self.emit(d + 2, f"if {value} == {text!r}:")
+        self.emit(d + 3, f"{out}.append({item})")
+        self.emit(d + 2, "continue")
 
     def equality(self, node: Node, focus: str, d: int) -> str:
         op = node["terminalNodeText"][0]
@@ -193,6 +212,22 @@ class _Writer:
         self.emit(d, f"{out} = [] if {r} is None else [{r}]")
         return out
 
+    def union(self, node: Node, focus: str, d: int) -> str:
+        left_node, right_node = fp._kids(node)
+        a = self.node(left_node, focus, d)
+        b = self.node(right_node, focus, d)
+        out, item, seen = self.var(), self.var(), self.var()
+        self.emit(d, f"{out} = []")
+        self.emit(d, f"for {item} in (*{a}, *{b}):")
+        self.emit(d + 1, f"if isinstance({item}, float):")
+        self.emit(d + 2, "raise _Fallback")
+        self.emit(d + 1, f"for {seen} in {out}:")  # duplicates are dropped: same type and equal
+        self.emit(d + 2, f"if type({item}) is type({seen}) and {item} == {seen}:")
+        self.emit(d + 3, "break")
+        self.emit(d + 1, "else:")
+        self.emit(d + 2, f"{out}.append({item})")
+        return out
+
     def paren(self, node: Node, focus: str, d: int) -> str:
         return self.node(fp._kids(node)[0], focus, d)
 
@@ -206,6 +241,24 @@ class _Writer:
         out = self.var()
         self.emit(d, f"{out} = [{self.const(value[0])}]")
         return out
+
+
+def _field_and_text(node: Node) -> tuple[str, str] | None:
+    """(name, text) for a criterion ``name = 'text'`` on a plain element (not a choice, not a type name)."""
+    while node.get("type") in (None, "TermExpression", "InvocationTerm") and len(fp._kids(node)) == 1:
+        node = fp._kids(node)[0]
+    if node.get("type") != "EqualityExpression" or node["terminalNodeText"][0] != "=":
+        return None
+    left, right = fp._kids(node)
+    while left.get("type") in (None, "TermExpression", "InvocationTerm") and len(fp._kids(left)) == 1:
+        left = fp._kids(left)[0]
+    if left.get("type") != "MemberInvocation":
+        return None
+    name = fp._identifier(fp._kids(left)[0])
+    text = fp._literal_string(right)
+    if text is None or name[:1].isupper() or name in r4().choice_suffixes or fp._DATE_LIKE.match(text):
+        return None
+    return name, text
 
 
 _SIMPLE = {
@@ -226,6 +279,7 @@ _NODES: dict[str, Callable[[_Writer, Node, str, int], str]] = {
     "OrExpression": _Writer.logic,
     "ImpliesExpression": _Writer.logic,
     "ParenthesizedTerm": _Writer.paren,
+    "UnionExpression": _Writer.union,
     "ThisInvocation": _Writer.this,
     "StringLiteral": _Writer.literal,
     "BooleanLiteral": _Writer.literal,
