@@ -8,7 +8,6 @@ not with the size of the resources.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -62,7 +61,8 @@ def resource_keys(resource: dict[str, Any], full_url: str | None) -> list[str]:
 
 
 _REFERENCE = re.compile(rb'"reference"\s*:\s*"([^"\\]*(?:\\.[^"\\]*)*)"')
-_COMPACT = b'"reference":"'
+_KEY = b'"reference":"'
+_BACKSLASH = ord("\\")
 
 
 def references_in(item: Located) -> list[str]:
@@ -70,23 +70,27 @@ def references_in(item: Located) -> list[str]:
 
     Scans the JSON text instead of walking the object: the reader's raw line when it has one, else
     the resource serialised again. A ``"reference"`` that is not inside a string (its quote not
-    escaped) followed by a colon is a key. Compact JSON (no space around the colon, no escapes:
-    nearly every export) is split at the key; anything else — or a count of keys that does not
-    match — goes to one regular expression.
+    escaped) followed by a colon is a key. When every ``"reference"`` in the text is such a key with
+    a plain string value (no space around the colon, no escapes: nearly every export), they are
+    found by searching for the key; anything else goes to one regular expression.
     """
     raw = item.raw if item.raw is not None else orjson.dumps(item.resource)
     keys = raw.count(b'"reference"')
     if not keys:
         return []
-    pieces = raw.split(_COMPACT)
-    if len(pieces) - 1 == keys:
-        out = []
-        for before, piece in itertools.pairwise(pieces):
-            end = piece.find(b'"')
-            if before[-1:] == b"\\" or end < 0 or b"\\" in piece[:end]:
-                break  # an escaped quote before the key, or escapes in the value: the pattern decides
-            out.append(piece[:end].decode("utf-8"))
-        else:
+    out = []
+    find = raw.find
+    at = find(_KEY)
+    while at > 0 and raw[at - 1] != _BACKSLASH:  # (at 0 there is no object yet: not JSON we read)
+        start = at + len(_KEY)
+        end = find(b'"', start)
+        text = raw[start:end]
+        if end < 0 or _BACKSLASH in text:
+            break
+        out.append(text.decode("utf-8"))
+        at = find(_KEY, end)
+    else:
+        if at < 0 and len(out) == keys:
             return out
     return references_by_pattern(raw)
 
