@@ -147,6 +147,14 @@ class _Group:
     test: Callable[[dict[str, Any]], bool] | None
     rules: list[tuple[CompiledRule, RuleState]]
     subjects: bool = True
+    cleared: int = 0  # resources cleared since the rules' states were last told (``Run.feed`` tells them)
+
+    def settle(self) -> None:
+        """Each rule counts the resources cleared as its subjects (one addition a rule, not one a resource)."""
+        if self.subjects and self.cleared:
+            for _cr, state in self.rules:
+                state.subjects += self.cleared
+        self.cleared = 0
 
 
 @dataclass(slots=True)
@@ -204,6 +212,14 @@ class Run:
 
     def feed(self, items: Iterable[Located | ReadError], stop: Callable[[], str | None] | None = None) -> None:
         """Every item through its rules; ``stop`` (a deadline or a signal) may end the stream early."""
+        try:
+            self._feed(items, stop)
+        finally:
+            for rules in self._dispatch.values():
+                for group in rules.groups:
+                    group.settle()
+
+    def _feed(self, items: Iterable[Located | ReadError], stop: Callable[[], str | None] | None) -> None:
         counts = self.counts
         rules_for = self._rules_for
         for item in items:
@@ -228,9 +244,7 @@ class Run:
                 _apply(cr, state, resource, item.location, item.columns)
             for group in rules.groups:
                 if group.test is not None and _clears(group.test, resource):
-                    if group.subjects:
-                        for _cr, state in group.rules:
-                            state.subjects += 1
+                    group.cleared += 1
                     continue
                 for cr, state in group.rules:
                     _apply(cr, state, resource, item.location, item.columns)
