@@ -55,8 +55,9 @@ class _Disk:
         return h & mask, (h + h2) & mask, (h + 2 * h2) & mask
 
     def _mark(self, key: str) -> None:
+        bloom = self.bloom
         for b in self._bits(key):
-            self.bloom[b >> 3] |= 1 << (b & 7)
+            bloom[b >> 3] |= 1 << (b & 7)
 
     def _grow(self) -> None:
         """Double the filter and mark every key again (amortised: each doubling follows as many new keys)."""
@@ -67,10 +68,16 @@ class _Disk:
             self._mark(key)
 
     def maybe(self, key: str) -> bool:
+        """False: certainly not stored; the usual answer for a new key, so each probe may end it."""
+        h = hash(key)
+        mask = self.bits - 1
         bloom = self.bloom
-        a, b, c = self._bits(key)
-        return bool(bloom[a >> 3] & (1 << (a & 7)) and bloom[b >> 3] & (1 << (b & 7))
-                    and bloom[c >> 3] & (1 << (c & 7)))
+        a = h & mask
+        if not bloom[a >> 3] & (1 << (a & 7)):
+            return False
+        h2 = (h >> 32) | 1
+        b, c = (h + h2) & mask, (h + 2 * h2) & mask
+        return bool(bloom[b >> 3] & (1 << (b & 7)) and bloom[c >> 3] & (1 << (c & 7)))
 
     def get(self, key: str) -> bytes | None:
         if not self.maybe(key):
@@ -95,7 +102,9 @@ class _Disk:
 
     def flush(self) -> None:
         if self.buffer:
+            self.db.execute("BEGIN")  # one transaction for the batch (else each row commits on its own)
             self.db.executemany("INSERT OR REPLACE INTO e VALUES (?, ?)", self.buffer.items())
+            self.db.execute("COMMIT")
             self.buffer.clear()
 
     def items(self) -> Iterator[tuple[str, bytes]]:
@@ -104,6 +113,7 @@ class _Disk:
 
 
 _MISSING: Any = object()
+_TRUE = pickle.dumps(True, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 class _Budget:
@@ -178,7 +188,8 @@ class SpillMap(MutableMapping[str, V]):
     def _spill(self, key: str, value: V, new: bool | None) -> None:
         if self.disk is None:
             self.disk = _Disk()
-        self.disk.put(key, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), new)
+        raw = _TRUE if value is True else pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)  # a set's members
+        self.disk.put(key, raw, new)
 
     def __delitem__(self, key: str) -> None:
         raise TypeError("a spilling index does not forget keys")
