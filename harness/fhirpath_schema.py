@@ -345,7 +345,7 @@ def _truth(key: _Key) -> Truth:
     nav = navigation(node)  # a path read as a boolean: one boolean item, or nothing
     if nav is None:
         return _UNKNOWN
-    return nav.one({"const": True}), nav.one({"const": False}), nav.none()
+    return nav.one({"type": "boolean", "const": True}), nav.one({"type": "boolean", "const": False}), nav.none()
 
 
 def _logic(op: str, a: Truth, b: Truth) -> Truth:
@@ -497,7 +497,7 @@ def combined(schemas: Iterable[Schema]) -> dict[str, Any]:
     """One draft 2020-12 schema requiring all of them, each part written once (:func:`interned`).
 
     A part may be a whole document with ``$defs`` of its own: they are renamed apart, and parts with
-    the same definitions (every must-support rule's) share one copy — a pattern compiles to ~100 KiB."""
+    the same definitions (every must-support rule's) share one copy, compiled once."""
     defs: dict[str, Any] = {}
     prefixes: dict[bytes, str] = {}
     parts = []
