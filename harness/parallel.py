@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.engine import RuleState, Run
+from harness.fhir.accept import sized_for
 from harness.plan import Plan
 from harness.results import Issue, Location
 from harness.targets.base import Located, ReadError
@@ -175,8 +176,9 @@ def run_shard(inputs: PlanInputs, shard: Shard) -> dict[str, Any]:
 def run_shards(inputs: PlanInputs, shards: list[Shard]) -> dict[str, Any]:
     """In a worker: several shards through one run of its own plan; plain data back."""
     run = Run(plan_of(inputs))
-    for shard in shards:
-        run.feed(_items(shard, inputs.csv_maps))
+    with sized_for(sum(s.size for s in shards)):
+        for shard in shards:
+            run.feed(_items(shard, inputs.csv_maps))
     return portable(run)
 
 

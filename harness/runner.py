@@ -14,6 +14,7 @@ from harness.attestations import Attestations, from_environment_or, kept_name
 from harness.decision import Decision, decide
 from harness.engine import Target, run_plan
 from harness.errors import ConfigurationError
+from harness.fhir.accept import sized_for
 from harness.plan import Plan, build_plan
 from harness.reports.canonical import build_report, dumps
 from harness.results import RunResult
@@ -126,7 +127,9 @@ def assess(suite_ref: str, target: Target, *, as_of: dt.date | None = None,
             run = run_parallel(plan, target, inputs, workers, progress, stop)
         result = run.finish(target.inputs(), target.kind, suite.assessment == "self")
     else:
-        result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self", stop=stop)
+        size = target.total_bytes() if isinstance(target, ExportTarget) else 0
+        with sized_for(size):
+            result = run_plan(plan, target, progress, self_assessment=suite.assessment == "self", stop=stop)
     if answers is not None:
         result.inputs.extend(answers.inputs)
     decision = decide(result.rules, suite.policy, result.could_not_evaluate)

@@ -117,7 +117,7 @@ def test_the_reference_export_with_every_defect_is_judged_as_the_walk_judges_it(
 
 def test_a_type_is_walked_until_it_has_been_seen_often_enough_to_pay_for_its_schema(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(accept, "WARM_UP", 3)
+    monkeypatch.setattr(accept._run, "warm_up", 3)
     monkeypatch.setattr(accept, "_walked", {})
     taken: list[Any] = []
     monkeypatch.setattr(accept, "_accepted", lambda _rtype, r: taken.append(r) or True)
@@ -125,6 +125,21 @@ def test_a_type_is_walked_until_it_has_been_seen_often_enough_to_pay_for_its_sch
     for r in resources:
         accept.validate_fast(r)
     assert taken == resources[3:]
+
+
+def test_a_run_over_a_large_export_builds_each_schema_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past LARGE_EXPORT bytes the first resource of a type takes the accept path; below, the warm-up
+    walks; either way the setting lasts for the run only."""
+    resources = [r for r in Generator(4, seed=1).resources() if r["resourceType"] == "Observation"][:3]
+    for size, expected in ((accept.LARGE_EXPORT, resources), (accept.LARGE_EXPORT - 1, [])):
+        monkeypatch.setattr(accept, "_walked", {})
+        taken: list[Any] = []
+        monkeypatch.setattr(accept, "_accepted", lambda _rtype, r, taken=taken: taken.append(r) or True)
+        with accept.sized_for(size):
+            for r in resources:
+                accept.validate_fast(r)
+        assert taken == expected
+        assert accept._run.warm_up == accept.WARM_UP
 
 
 def test_a_clean_export_goes_through_the_accept_path() -> None:

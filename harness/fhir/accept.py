@@ -28,9 +28,10 @@ schema run was checked at 10,000.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from typing import Any
 
@@ -491,12 +492,33 @@ def _accepted(rtype: str, resource: dict[str, Any]) -> bool:
     return ok and _clean(resource, plan, resource)
 
 
-# Resources of a type walked before its schema is built. Building and compiling one costs ~25 ms
-# (the first ~0.1 s), which the accept path earns back after ~1,400 resources of the type; walking
-# the first 500 of each costs a large run ~0.15 s in all and spares a small one (a supplier's CI,
-# the demo: a few hundred of each type) every build.
+# Resources of a type walked before its schema is built. Building and compiling one costs ~15-25 ms
+# (the first ~0.1 s), which the accept path earns back after ~400 resources of the type; walking the
+# first 500 of each spares a small run (a supplier's CI, the demo: a few hundred of each type) every
+# build. A run over an export of LARGE_EXPORT bytes or more (the runner and the --jobs workers say so
+# with ``sized_for``) builds each type's schema at its first resource instead: there, the walked
+# warm-up of every type would cost ~0.4 s, each worker paying its own.
 WARM_UP = 500
+LARGE_EXPORT = 8_000_000
 _walked: dict[str, int] = {}
+
+
+class _Run:
+    warm_up = WARM_UP  # for the run in hand
+
+
+_run = _Run()
+
+
+@contextlib.contextmanager
+def sized_for(export_bytes: int) -> Iterator[None]:
+    """The warm-up for a run over an export of this size, for the length of the run."""
+    before = _run.warm_up
+    _run.warm_up = 0 if export_bytes >= LARGE_EXPORT else WARM_UP
+    try:
+        yield
+    finally:
+        _run.warm_up = before
 
 
 def validate_fast(resource: Any, path: str = "") -> Outcome:
@@ -505,7 +527,7 @@ def validate_fast(resource: Any, path: str = "") -> Outcome:
         rtype = resource.get("resourceType") if type(resource) is dict else None
         if type(rtype) is str and rtype in r4().resource_types:  # counted only for R4 types: a bounded table
             n = _walked.get(rtype, 0)
-            if n >= WARM_UP:
+            if n >= _run.warm_up:
                 if _accepted(rtype, resource):
                     return Outcome()
             else:
