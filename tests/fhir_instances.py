@@ -10,7 +10,10 @@ that exactly that rule fails.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
+
+from hypothesis import strategies as st
 
 from harness.fhir.model import ElementInfo, r4
 from harness.fhir.validator import binding
@@ -156,6 +159,26 @@ def parent_at(resource: Any, path: tuple[Any, ...]) -> Any:
     for step in path[:-1]:
         node = node[step]
     return node
+
+
+Mutation = Callable[[st.DrawFn, Any, Any], None]  # (draw, the container of a place, its key or index)
+
+
+def mutants_of(pool: Callable[[], list[dict[str, Any]]], mutate: Mutation,
+               rounds: int = 3) -> st.SearchStrategy[dict[str, Any]]:
+    """Resources of the pool (a copy), changed 1 to ``rounds`` times by ``mutate``, each time at a place
+    drawn from the resource's JSON as it is then (the pool is read at the first draw)."""
+    @st.composite
+    def mutants(draw: st.DrawFn) -> dict[str, Any]:
+        resource = copy.deepcopy(draw(st.sampled_from(pool())))
+        for _ in range(draw(st.integers(1, rounds))):
+            paths = json_paths(resource)
+            if not paths:
+                break
+            path = draw(st.sampled_from(paths))
+            mutate(draw, parent_at(resource, path), path[-1])
+        return resource
+    return mutants()
 
 
 def _set(resource: dict[str, Any], path: tuple[Any, ...], value: Any) -> None:

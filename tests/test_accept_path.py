@@ -33,7 +33,7 @@ from harness.fhir.model import r4
 from harness.fhir.package import read_resource
 from harness.fhir.validator import Outcome, Slot, _Ctx, check_value, node, validate
 from tests.conftest import DATA
-from tests.fhir_instances import json_paths, parent_at
+from tests.fhir_instances import mutants_of
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -192,32 +192,26 @@ def _pool() -> list[dict[str, Any]]:
     return [r for r in mine + [r for _, r in _corpus()] if accepted(r)]
 
 
-@st.composite
-def mutants(draw: st.DrawFn) -> dict[str, Any]:
-    resource = copy.deepcopy(draw(st.sampled_from(_pool())))
-    for _ in range(draw(st.integers(1, 3))):
-        paths = json_paths(resource)
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = parent_at(resource, path)
-        key = path[-1]
-        action = draw(st.sampled_from(["replace", "delete", "wrap", "unwrap", "twin", "duplicate"]))
-        if action == "delete":
-            del parent[key]
-        elif action == "wrap":
-            parent[key] = [parent[key]]
-        elif action == "unwrap" and isinstance(parent[key], list) and parent[key]:
-            parent[key] = parent[key][0]
-        elif action == "twin" and isinstance(parent, dict) and isinstance(key, str):
-            twin = draw(st.sampled_from(["valueString", "valueBoolean", "effectivePeriod", "onsetAge",
-                                         "medicationReference", "_" + key, key.upper(), "id", "extension"]))
-            parent[twin] = copy.deepcopy(draw(st.sampled_from([parent[key], *HOSTILE])))
-        elif action == "duplicate" and isinstance(parent, list):
-            parent.append(copy.deepcopy(parent[key]))
-        else:
-            parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
-    return resource
+def _hostile(draw: st.DrawFn, parent: Any, key: Any) -> None:
+    action = draw(st.sampled_from(["replace", "delete", "wrap", "unwrap", "twin", "duplicate"]))
+    if action == "delete":
+        del parent[key]
+    elif action == "wrap":
+        parent[key] = [parent[key]]
+    elif action == "unwrap" and isinstance(parent[key], list) and parent[key]:
+        parent[key] = parent[key][0]
+    elif action == "twin" and isinstance(parent, dict) and isinstance(key, str):
+        twin = draw(st.sampled_from(["valueString", "valueBoolean", "effectivePeriod", "onsetAge",
+                                     "medicationReference", "_" + key, key.upper(), "id", "extension"]))
+        parent[twin] = copy.deepcopy(draw(st.sampled_from([parent[key], *HOSTILE])))
+    elif action == "duplicate" and isinstance(parent, list):
+        parent.append(copy.deepcopy(parent[key]))
+    else:
+        parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
+
+
+def mutants() -> st.SearchStrategy[dict[str, Any]]:
+    return mutants_of(_pool, _hostile)
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -23,7 +23,7 @@ from fixtures.export_generator import DEFECTS, Generator
 from harness.checks.empty_screen import _placeholder_pattern
 from harness.checks.profile import PLACEHOLDERS, must_support_screen, must_support_walk
 from harness.suites import Catalogue
-from tests.fhir_instances import json_paths, parent_at
+from tests.fhir_instances import json_paths, mutants_of, parent_at
 
 
 @cache
@@ -70,17 +70,12 @@ def _pool() -> list[dict[str, Any]]:
     return [r for r in Generator(4, seed=2).resources() if r["resourceType"] in types]
 
 
-@st.composite
-def mutants(draw: st.DrawFn) -> dict[str, Any]:
-    resource = copy.deepcopy(draw(st.sampled_from(_pool())))
-    for _ in range(draw(st.integers(1, 3))):
-        paths = json_paths(resource)
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = parent_at(resource, path)
-        parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(BLANKS)))
-    return resource
+def _blank(draw: st.DrawFn, parent: Any, key: Any) -> None:
+    parent[key] = copy.deepcopy(draw(st.sampled_from(BLANKS)))
+
+
+def mutants() -> st.SearchStrategy[dict[str, Any]]:
+    return mutants_of(_pool, _blank)
 
 
 def test_a_blank_on_any_element_is_left_to_the_walk_which_reports_it() -> None:

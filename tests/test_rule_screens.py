@@ -29,7 +29,7 @@ from harness.fhirpath_schema import combined
 from harness.plan import CompiledRule
 from harness.runner import assess, plan_for
 from harness.targets.export import ExportTarget
-from tests.fhir_instances import json_paths, parent_at
+from tests.fhir_instances import mutants_of
 
 SUITES = ("asl-dscr-core", "uk-core-base", "fhir-r4-base")
 HOSTILE: list[Any] = ["", " ", None, {}, [], [None], True, 1.0, 2.5, "x", "#x", "CarePlan/1", "not-done",
@@ -40,32 +40,32 @@ SIBLINGS = ["valueString", "valueBoolean", "valueCoding", "valueCodeableConcept"
 
 
 @cache
+def _compiled(which: str) -> list[tuple[CompiledRule, Any]]:
+    """Every rule of the suites with a ``screen`` (or ``unmatched``) schema, with that schema compiled."""
+    out = {}
+    for suite in SUITES:
+        plan = plan_for(suite, "export", as_of=dt.date(2026, 11, 1), extra_pack_dirs=[], package_dir=None,
+                        forecast_until=None, answers=None, target=None)
+        for cr in plan.rules:
+            schema = getattr(cr, which)
+            if schema is not None:
+                out[cr.rule.id] = (cr, jsonschema_rs.validator_for(combined([schema])))
+    return list(out.values())
+
+
 def _screened() -> list[tuple[CompiledRule, Any]]:
-    out = {}
-    for suite in SUITES:
-        plan = plan_for(suite, "export", as_of=dt.date(2026, 11, 1), extra_pack_dirs=[], package_dir=None,
-                        forecast_until=None, answers=None, target=None)
-        for cr in plan.rules:
-            if cr.screen is not None:
-                out[cr.rule.id] = (cr, jsonschema_rs.validator_for(combined([cr.screen])))
-    kinds = {cr.rule.check["kind"] for cr, _ in out.values()}
+    found = _compiled("screen")
+    kinds = {cr.rule.check["kind"] for cr, _ in found}
     assert {"fhirpath", "cardinality", "profile"} <= kinds, kinds
-    constraints = {cr.rule.check["constraint"] for cr, _ in out.values() if cr.rule.check["kind"] == "profile"}
+    constraints = {cr.rule.check["constraint"] for cr, _ in found if cr.rule.check["kind"] == "profile"}
     assert constraints == {"cardinality", "binding", "system", "must-support"}, constraints
-    return list(out.values())
+    return found
 
 
-@cache
 def _unmatched() -> list[tuple[CompiledRule, Any]]:
-    out = {}
-    for suite in SUITES:
-        plan = plan_for(suite, "export", as_of=dt.date(2026, 11, 1), extra_pack_dirs=[], package_dir=None,
-                        forecast_until=None, answers=None, target=None)
-        for cr in plan.rules:
-            if cr.unmatched is not None:
-                out[cr.rule.id] = (cr, jsonschema_rs.validator_for(combined([cr.unmatched])))
-    assert len(out) >= 3
-    return list(out.values())
+    found = _compiled("unmatched")
+    assert len(found) >= 3
+    return found
 
 
 def _is_subject(cr: CompiledRule, resource: dict[str, Any]) -> bool:
@@ -134,29 +134,24 @@ def test_screens_clear_most_of_a_clean_export() -> None:
     assert hits >= 0.9 * applicable, (hits, applicable)
 
 
-@st.composite
-def mutants(draw: st.DrawFn) -> dict[str, Any]:
-    resource = copy.deepcopy(draw(st.sampled_from(_pool())))
-    for _ in range(draw(st.integers(1, 3))):
-        paths = json_paths(resource)
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = parent_at(resource, path)
-        how = draw(st.sampled_from(["replace", "delete", "add", "double"]))
-        if how == "double":  # an item twice (a second slice member), or a single value made a list of two
-            value = parent[path[-1]]
-            if isinstance(parent, list):
-                parent.append(copy.deepcopy(value))
-            else:
-                parent[path[-1]] = [value, copy.deepcopy(value)]
-        elif how == "replace":
-            parent[path[-1]] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
-        elif isinstance(parent, dict) and how == "delete":
-            del parent[path[-1]]
-        elif isinstance(parent, dict):  # a sibling: a second choice type, a companion, another slice's field
-            parent[draw(st.sampled_from(SIBLINGS))] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
-    return resource
+def _hostile(draw: st.DrawFn, parent: Any, key: Any) -> None:
+    how = draw(st.sampled_from(["replace", "delete", "add", "double"]))
+    if how == "double":  # an item twice (a second slice member), or a single value made a list of two
+        value = parent[key]
+        if isinstance(parent, list):
+            parent.append(copy.deepcopy(value))
+        else:
+            parent[key] = [value, copy.deepcopy(value)]
+    elif how == "replace":
+        parent[key] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
+    elif isinstance(parent, dict) and how == "delete":
+        del parent[key]
+    elif isinstance(parent, dict):  # a sibling: a second choice type, a companion, another slice's field
+        parent[draw(st.sampled_from(SIBLINGS))] = copy.deepcopy(draw(st.sampled_from(HOSTILE)))
+
+
+def mutants() -> st.SearchStrategy[dict[str, Any]]:
+    return mutants_of(_pool, _hostile)
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

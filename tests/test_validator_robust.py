@@ -17,7 +17,7 @@ from harness.fhir.profiles import check_profile, profile_for
 from harness.fhir.validator import FAMILIES, Outcome, validate
 from harness.terminology import Terminology
 from tests.conftest import DATA
-from tests.fhir_instances import json_paths, parent_at
+from tests.fhir_instances import mutants_of
 
 REPLACEMENTS: list[Any] = ["", [], {}, 123, -1.5, True, None, "bad value!", {"foo": 1}, [None], [[]]]
 
@@ -42,29 +42,23 @@ def _package() -> Terminology:
     return Terminology.from_directory(DATA / "ukcore-stu2")
 
 
-@st.composite
-def mutants(draw: st.DrawFn) -> dict[str, Any]:
-    resource = copy.deepcopy(draw(st.sampled_from(_examples())))
-    for _ in range(draw(st.integers(1, 4))):
-        paths = json_paths(resource)
-        if not paths:
-            break
-        path = draw(st.sampled_from(paths))
-        parent = parent_at(resource, path)
-        key = path[-1]
-        action = draw(st.sampled_from(["replace", "delete", "wrap", "companion", "unknown"]))
-        if action == "delete" and isinstance(parent, dict):
-            del parent[key]
-        elif action == "wrap":
-            parent[key] = [parent[key]]
-        elif action == "companion" and isinstance(parent, dict):
-            companion = draw(st.sampled_from([*REPLACEMENTS, {"extension": [{"url": "http://x"}]}]))
-            parent[f"_{key}"] = copy.deepcopy(companion)
-        elif action == "unknown" and isinstance(parent, dict):
-            parent["valueString" if "valueQuantity" in parent else "stauts"] = "x"
-        else:
-            parent[key] = copy.deepcopy(draw(st.sampled_from(REPLACEMENTS)))
-    return resource
+def _change(draw: st.DrawFn, parent: Any, key: Any) -> None:
+    action = draw(st.sampled_from(["replace", "delete", "wrap", "companion", "unknown"]))
+    if action == "delete" and isinstance(parent, dict):
+        del parent[key]
+    elif action == "wrap":
+        parent[key] = [parent[key]]
+    elif action == "companion" and isinstance(parent, dict):
+        companion = draw(st.sampled_from([*REPLACEMENTS, {"extension": [{"url": "http://x"}]}]))
+        parent[f"_{key}"] = copy.deepcopy(companion)
+    elif action == "unknown" and isinstance(parent, dict):
+        parent["valueString" if "valueQuantity" in parent else "stauts"] = "x"
+    else:
+        parent[key] = copy.deepcopy(draw(st.sampled_from(REPLACEMENTS)))
+
+
+def mutants() -> st.SearchStrategy[dict[str, Any]]:
+    return mutants_of(_examples, _change, rounds=4)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
