@@ -29,6 +29,7 @@ is dropped: fewer alternatives only make a schema stricter).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -116,34 +117,34 @@ def any_of(*parts: Maybe) -> Maybe:
     return kept[0] if len(kept) == 1 else {"anyOf": kept}
 
 
+def char_class(chars: str, negate: bool = False) -> str:
+    """A regular-expression class of exactly these characters, meaning the same in Rust and Python."""
+    body = "".join("\\" + c if c in "\\]^-[" else c for c in chars)
+    return f"[{'^' if negate else ''}{body}]"
+
+
 def literal_pattern(text: str) -> str:
     """A regular expression (Rust and Python alike) matching ``text`` literally."""
-    out = []
-    for c in text:
-        if c.isascii() and c.isalnum():
-            out.append(c)
-        else:
-            out.append("[" + ("\\" + c if c in "\\]^-[" else c) + "]")
-    return "".join(out)
+    return "".join(c if c.isascii() and c.isalnum() else char_class(c) for c in text)
 
 
 # --- collections: what a path reaches from its focus ---------------------------------------------
 
-class Nav:
+class Nav(ABC):
     """A path from the focus. Each method gives a schema on the focus item (None: cannot be said)
     that also holds only when evaluating the path completes natively."""
 
+    @abstractmethod
     def every(self, s: Maybe) -> Maybe:
         """Every item reached satisfies ``s`` (true when none is)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def some(self, s: Maybe) -> Maybe:
         """At least one item reached satisfies ``s``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def one(self, s: Maybe) -> Maybe:
         """Exactly one item is reached, and it satisfies ``s``."""
-        raise NotImplementedError
 
     def none(self) -> Maybe:
         """No item is reached."""
@@ -442,31 +443,34 @@ def _native(expression: str) -> Node | None:
     return fp.parse_strict(expression)
 
 
+_TRUE, _FALSE, _EMPTY = range(3)  # positions in a node's Truth
+
+
+def _evaluating_to(expression: str, *outcomes: int) -> Schema | None:
+    """A schema on the focus under which the expression evaluates natively to one of the outcomes."""
+    tree = _native(expression)
+    if tree is None:
+        return None
+    found = truth(tree)
+    return _useful(any_of(*(found[o] for o in outcomes)))
+
+
 @cache
 def true_schema(expression: str) -> Schema | None:
     """A schema on the focus under which the expression evaluates natively to ``[True]`` (None: none found)."""
-    tree = _native(expression)
-    return None if tree is None else _useful(truth(tree)[0])
+    return _evaluating_to(expression, _TRUE)
 
 
 @cache
 def true_or_empty_schema(expression: str) -> Schema | None:
     """As :func:`true_schema`, for ``[True]`` or ``[]``."""
-    tree = _native(expression)
-    if tree is None:
-        return None
-    t, _f, z = truth(tree)
-    return _useful(any_of(t, z))
+    return _evaluating_to(expression, _TRUE, _EMPTY)
 
 
 @cache
 def not_true_schema(expression: str) -> Schema | None:
     """As :func:`true_schema`, for ``[False]`` or ``[]`` (a rule's ``where`` that does not hold)."""
-    tree = _native(expression)
-    if tree is None:
-        return None
-    _t, f, z = truth(tree)
-    return _useful(any_of(f, z))
+    return _evaluating_to(expression, _FALSE, _EMPTY)
 
 
 @cache
@@ -591,9 +595,13 @@ def interned(schema: Schema, defs: dict[str, Any], prefix: str) -> Any:
     each time it is written, and a definition once.
     """
     counts: dict[bytes, int] = {}
+    texts: dict[int, bytes] = {}  # by object: the schema is not changed while this runs
 
     def text(s: Any) -> bytes:
-        return orjson.dumps(s, option=orjson.OPT_SORT_KEYS)
+        found = texts.get(id(s))
+        if found is None:
+            found = texts[id(s)] = orjson.dumps(s, option=orjson.OPT_SORT_KEYS)
+        return found
 
     def count(s: Any) -> None:
         if isinstance(s, dict):

@@ -70,7 +70,7 @@ def follow(steps: list[dict[str, Any]], end: dict[str, Any]) -> dict[str, Any]:
     return inner
 
 
-def count_schema(step: dict[str, Any], low: int, high: int | None) -> Any:
+def step_count_schema(step: dict[str, Any], low: int, high: int | None) -> Any:
     """The schema of 'the step reaches between ``low`` and ``high`` values from a node' (as compile_step
     counts: a null counts, a slice counts the objects whose fields match); None where it does not say."""
     if low == 0 and high is None:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from harness.checks.empty_screen import compile_screen, count_schema, follow, screen_schema
+from harness.checks.empty_screen import compile_screen, follow, screen_schema, step_count_schema
 from harness.checks.registry import RuleContext, register
 from harness.fhirpath_schema import Schema
 from harness.results import Issue
@@ -137,7 +137,7 @@ def _profile_screen(params: dict[str, Any], select: str | None) -> Schema | None
     steps = params["path"]
     if constraint == "cardinality":
         high = None if str(params.get("max", "*")) == "*" else int(params["max"])
-        end = count_schema(steps[-1], int(params.get("min", 0)), high)
+        end = step_count_schema(steps[-1], int(params.get("min", 0)), high)
         return None if end is None else follow(steps[:-1], end)
     if constraint == "system":  # every value's system, if a string, is the fixed one (so never a near miss)
         fixed = {"anyOf": [{"not": {"type": "object"}}, {"properties": {"system": {"anyOf": [

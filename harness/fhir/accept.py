@@ -48,7 +48,7 @@ from harness.fhir.validator import (
     validate,
 )
 from harness.fhir.xhtml import narrative_problems
-from harness.fhirpath_schema import Schema, interned, true_schema
+from harness.fhirpath_schema import Schema, char_class, interned, true_schema
 
 ENV_SWITCH = "CARE_ASSURE_SCHEMA_ACCEPT"  # "0" turns the accept path off (the walk alone; for comparisons)
 
@@ -58,13 +58,8 @@ PY_SPACE = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u200
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def _class(chars: str, negate: bool = False) -> str:
-    body = "".join("\\" + c if c in "\\]^-[" else c for c in chars)
-    return f"[{'^' if negate else ''}{body}]"
-
-
-SPACE = _class(PY_SPACE)
-NOT_SPACE = _class(PY_SPACE, negate=True)
+SPACE = char_class(PY_SPACE)
+NOT_SPACE = char_class(PY_SPACE, negate=True)
 _YEAR = "([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
 _MONTH = "(0[1-9]|1[0-2])"
 # Real calendar days only, and never 29 February (a leap year is left to the walk).
@@ -188,14 +183,11 @@ class _Builder:
 
     def constraint(self, inv: Any, nd: Node, root: bool) -> Schema | None:
         """A constraint's schema; one from its FHIRPath is written once, as a definition."""
-        exact = _exact_constraint(inv, nd, root)
-        if exact is not None or not inv.by_fhirpath:
-            return exact
+        found = constraint_schema(inv, nd, root)
+        if found is None or not inv.by_fhirpath or found is not true_schema(inv.expression):
+            return found  # said exactly: written in place
         ref = self.expressions.get(inv.expression)
         if ref is None:
-            found = true_schema(inv.expression)
-            if found is None:
-                return None
             name = f"fp:{len(self.expressions)}"
             self.defs[name] = interned(found, self.defs, f"{name}.")
             ref = self.expressions[inv.expression] = {"$ref": f"#/$defs/{name}"}
