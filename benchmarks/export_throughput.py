@@ -7,6 +7,8 @@ separate child processes (so peak memory is each one's own):
 - the same with the validator's accept path off (``CARE_ASSURE_SCHEMA_ACCEPT=0``: the Python walk
   alone), to compare the two ways of validating in one run;
 - the same with the rules' screens off (``CARE_ASSURE_SCREENS=0``: every rule checks every resource);
+- the same one resource at a time (``CARE_ASSURE_BATCH=1``: each resource through every rule before
+  the next, instead of batches of one type taken stage by stage);
 - naive: per resource, fhir.resources (R4B) model validation plus fhirpathpy evaluated for
   every rule's expressions, on a sample of the same export (it is too slow for all of it);
 - harness at a fifth of the size, to show that memory does not grow with the export;
@@ -36,6 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 WALK_ONLY = "CARE_ASSURE_SCHEMA_ACCEPT"  # harness.fhir.accept.ENV_SWITCH (not imported: a baseline may lack it)
 NO_SCREENS = "CARE_ASSURE_SCREENS"  # harness.engine.SCREENS_SWITCH
+BATCH = "CARE_ASSURE_BATCH"  # harness.engine.BATCH_SWITCH
 sys.path.insert(0, str(ROOT))
 
 
@@ -159,36 +162,29 @@ def main() -> int:
         every = _best([*harness_args, "--jobs", str(cores)], args.repeat)[0] if cores > 1 else None
         walk = _best(harness_args, args.repeat, env={WALK_ONLY: "0"})[0]
         unscreened = _best(harness_args, args.repeat, env={NO_SCREENS: "0"})[0]
+        single = _best(harness_args, args.repeat, env={BATCH: "1"})[0]
         b = _best(harness_args, args.repeat, args.baseline.resolve())[0] if args.baseline else None
         p, _ = _best(["--child", "parse", "--export", str(big)], args.repeat)
         s = _child(["--child", "harness", "--export", str(small)])
         n = _child(["--child", "naive", "--export", str(big), "--naive-sample", str(args.naive_sample)])
-    h_rate = h["resources"] / h["seconds"]
-    n_rate = n["resources"] / n["seconds"]
-    s_rate = s["resources"] / s["seconds"]
+
+    def row(label: str, r: dict[str, Any]) -> float:
+        rate: float = r["resources"] / r["seconds"]
+        print(f"{label:<34}{r['resources']:>10,}{r['seconds']:>9.2f}{rate:>10,.0f}{r['peak_mib']:>10.0f}")
+        return rate
+
     print(f"{'approach':<34}{'resources':>10}{'seconds':>9}{'res/s':>10}{'peak MiB':>10}")
-    print(f"{'harness (asl-dscr-core), best':<34}{h['resources']:>10,}{h['seconds']:>9.2f}{h_rate:>10,.0f}"
-          f"{h['peak_mib']:>10.0f}")
+    h_rate = row("harness (asl-dscr-core), best", h)
     if every is not None:
-        e_rate = every["resources"] / every["seconds"]
-        print(f"{f'harness, --jobs {cores} (every core)':<34}{every['resources']:>10,}{every['seconds']:>9.2f}"
-              f"{e_rate:>10,.0f}{every['peak_mib']:>10.0f}")
-    w_rate = walk["resources"] / walk["seconds"]
-    print(f"{'harness, walk only (no accept path)':<34}{walk['resources']:>10,}{walk['seconds']:>9.2f}"
-          f"{w_rate:>10,.0f}{walk['peak_mib']:>10.0f}")
-    u_rate = unscreened["resources"] / unscreened["seconds"]
-    print(f"{'harness, no screens':<34}{unscreened['resources']:>10,}{unscreened['seconds']:>9.2f}"
-          f"{u_rate:>10,.0f}{unscreened['peak_mib']:>10.0f}")
-    print(f"{'harness, 1/5 size':<34}{s['resources']:>10,}{s['seconds']:>9.2f}{s_rate:>10,.0f}{s['peak_mib']:>10.0f}")
-    print(f"{'naive (fhir.resources+fhirpathpy)':<34}{n['resources']:>10,}{n['seconds']:>9.2f}{n_rate:>10,.0f}"
-          f"{n['peak_mib']:>10.0f}")
-    p_rate = p["resources"] / p["seconds"]
-    print(f"{'bare orjson parsing, best':<34}{p['resources']:>10,}{p['seconds']:>9.2f}{p_rate:>10,.0f}"
-          f"{p['peak_mib']:>10.0f}")
+        e_rate = row(f"harness, --jobs {cores} (every core)", every)
+    w_rate = row("harness, walk only (no accept path)", walk)
+    u_rate = row("harness, no screens", unscreened)
+    o_rate = row("harness, one resource at a time", single)
+    row("harness, 1/5 size", s)
+    n_rate = row("naive (fhir.resources+fhirpathpy)", n)
+    p_rate = row("bare orjson parsing, best", p)
     if b is not None:
-        b_rate = b["resources"] / b["seconds"]
-        print(f"{'baseline harness, best':<34}{b['resources']:>10,}{b['seconds']:>9.2f}{b_rate:>10,.0f}"
-              f"{b['peak_mib']:>10.0f}")
+        b_rate = row("baseline harness, best", b)
         print(f"this harness vs the baseline: {h_rate / b_rate:.2f}x the throughput in one process"
               + (f", {e_rate / b_rate:.2f}x over every core" if every is not None else "") + f" ({args.baseline})")
     print(f"harness runs: {', '.join(f'{r:,.0f}' for r in spread)} resources/s")
@@ -196,6 +192,8 @@ def main() -> int:
     print(f"accept path: {h_rate / w_rate:.2f}x the walk alone; same decision and findings: {same}")
     same = (unscreened["decision"], unscreened["failures"]) == (h["decision"], h["failures"])
     print(f"screens: {h_rate / u_rate:.2f}x every rule checking every resource; same decision and findings: {same}")
+    same = (single["decision"], single["failures"]) == (h["decision"], h["failures"])
+    print(f"batches: {h_rate / o_rate:.2f}x one resource at a time; same decision and findings: {same}")
     print(f"speed-up over naive: {h_rate / n_rate:.1f}x; parsing alone is {p_rate / h_rate:.1f}x faster than "
           f"the harness; harness decision on the clean export: {h['decision']} ({h['failures']} findings)")
     return 0

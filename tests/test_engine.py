@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
+from typing import Any
 
-from fixtures.export_generator import Generator
+import pytest
+
+from fixtures.export_generator import DEFECTS, Generator
+from harness import engine
 from harness.decision import decide
 from harness.engine import Run
 from harness.plan import build_plan
@@ -111,3 +116,43 @@ def test_sharded_runs_merge_to_the_same_result(tmp_path: Path) -> None:
 
     assert summary(a.rules) == summary(b.rules)
     assert {r.rule for r in a.rules if r.outcome == Outcome.FAIL} == {"NHSNO-UNQ-001", "FHIR-REF-001", "ODS-FMT-001"}
+
+
+def _full_summary(result: Any) -> list[Any]:
+    return [(r.rule, r.outcome.value, r.subjects, r.failed, r.errors, r.message,
+             [(f.message, f.path, f.resource_id, str(f.location)) for f in r.findings], r.not_evaluated)
+            for r in result.rules]
+
+
+def test_checking_in_batches_reports_what_one_at_a_time_does(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resources are checked stage by stage in batches of one type; the report (findings, their order
+    under the cap, subjects, counts) is the one of checking each resource through every rule in turn —
+    types interleaved (a batch ends at each change of type), every defect, batches of 1, 3 and 64."""
+    resources = list(Generator(8, seed=3, defects=tuple(sorted(DEFECTS))).resources())
+    random.Random(7).shuffle(resources)
+    write_ndjson(tmp_path / "export" / "mixed.ndjson", resources)
+    reports = []
+    for size in (1, 3, 64):
+        monkeypatch.setattr(engine, "BATCH", size)
+        reports.append(_full_summary(run_suite(tmp_path / "export").result))
+    assert reports[0] == reports[1] == reports[2]
+    assert any(r[1] == "fail" for r in reports[0])
+
+
+def test_a_stop_checks_what_was_read_before_it(tmp_path: Path) -> None:
+    """A deadline that ends the stream midway: every resource read before it is checked and counted
+    (none left waiting in a batch), and the rules that found nothing are not evaluated, never passed."""
+    bad = [{"resourceType": "Patient", "id": f"p{i}"} for i in range(10)]  # no NHS number: each fails
+    write_ndjson(tmp_path / "export" / "Patient.ndjson", bad)
+    catalogue = Catalogue.default()
+    plan = build_plan(catalogue.suite("asl-dscr-core"), catalogue, AS_OF, "export")
+    asked = iter(range(100))
+    result = engine.run_plan(plan, ExportTarget([tmp_path / "export"]),
+                             stop=lambda: "deadline" if next(asked) >= 7 else None)
+    assert result.resources_read == 7
+    assert result.resource_counts == {"Patient": 7}
+    outcomes = {r.rule: r for r in result.rules}
+    assert outcomes["NHSNO-ABS-001"].outcome == Outcome.FAIL and outcomes["NHSNO-ABS-001"].failed == 7
+    assert outcomes["FHIR-REF-004"].outcome == Outcome.ERROR  # a dataset rule judged on a fragment: no verdict
+    assert all(r.outcome != Outcome.PASS for r in result.rules if r.rule != "HARNESS-READ-001")
