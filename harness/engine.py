@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import gc
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -218,7 +220,8 @@ class Run:
     def feed(self, items: Iterable[Located | ReadError], stop: Callable[[], str | None] | None = None) -> None:
         """Every item through its rules; ``stop`` (a deadline or a signal) may end the stream early."""
         try:
-            self._feed(items, stop)
+            with _fewer_collections():
+                self._feed(items, stop)
         finally:
             for rules in self._dispatch.values():
                 for group in rules.groups:
@@ -321,6 +324,30 @@ class Run:
             harness_version=__version__, self_assessment=self_assessment, upcoming=upcoming,
             could_not_evaluate=self.stopped,
         )
+
+
+# CPython's collector looks at its youngest generation every 700 new containers: several times per resource
+# here, finding nothing (a resource's dicts and lists are freed by reference counting; they hold no cycles).
+# While runs feed, it looks every GC_YOUNG instead (4-5 % of a run); the process's setting is put back when
+# the last feeding run ends.
+GC_YOUNG = 10_000
+_gc_lock = threading.Lock()
+_gc_feeding: list[tuple[int, int, int]] = []  # the setting from before the first run still feeding, per run
+
+
+@contextlib.contextmanager
+def _fewer_collections() -> Iterator[None]:
+    with _gc_lock:
+        before = _gc_feeding[0] if _gc_feeding else gc.get_threshold()
+        _gc_feeding.append(before)
+        gc.set_threshold(max(before[0], GC_YOUNG), before[1], before[2])
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_feeding.pop()
+            if not _gc_feeding:
+                gc.set_threshold(*before)
 
 
 def _clears(test: Callable[[dict[str, Any]], bool], resource: dict[str, Any]) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +158,40 @@ def test_a_stop_checks_what_was_read_before_it(tmp_path: Path) -> None:
     assert outcomes["NHSNO-ABS-001"].outcome == Outcome.FAIL and outcomes["NHSNO-ABS-001"].failed == 7
     assert outcomes["FHIR-REF-004"].outcome == Outcome.ERROR  # a dataset rule judged on a fragment: no verdict
     assert all(r.outcome != Outcome.PASS for r in result.rules if r.rule != "HARNESS-READ-001")
+
+
+def test_a_run_collects_garbage_less_often_and_puts_the_setting_back(tmp_path: Path) -> None:
+    """While runs feed, the collector's youngest generation waits longer; the process's own setting comes
+    back when the last run still feeding ends, however runs overlap: here run A begins, then B (another
+    thread), A ends while B still feeds, then B ends."""
+    export = write_ndjson(tmp_path / "export" / "Patient.ndjson", [GOOD])
+    catalogue = Catalogue.default()
+    plan = build_plan(catalogue.suite("asl-dscr-core"), catalogue, AS_OF, "export")
+    a_started, b_started, a_ended, b_may_end = (threading.Event() for _ in range(4))
+    seen: dict[str, tuple[int, ...]] = {}
+
+    def items(started: threading.Event, wait: threading.Event | None, name: str) -> Any:
+        started.set()
+        if wait is not None:
+            assert wait.wait(10)
+        seen[name] = gc.get_threshold()
+        yield from ExportTarget([export.parent]).items()
+
+    def run_b() -> None:
+        assert a_started.wait(10)
+        Run(plan).feed(items(b_started, b_may_end, "b"))
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        b = threading.Thread(target=run_b)
+        b.start()
+        Run(plan).feed(items(a_started, b_started, "a"))
+        seen["after a"] = gc.get_threshold()  # B is still feeding (waiting for b_may_end)
+        b_may_end.set()
+        b.join(10)
+        assert seen == {"a": (engine.GC_YOUNG, 10, 10), "after a": (engine.GC_YOUNG, 10, 10),
+                        "b": (engine.GC_YOUNG, 10, 10)}
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
