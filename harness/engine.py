@@ -251,16 +251,19 @@ class Run:
         self.resources = self.read_state.subjects
 
     def _check(self, batch: list[Located]) -> None:
-        """A batch of resources of one type through their rules, stage by stage: each rule (or group of
-        rules) takes the whole batch before the next, so its code and compiled schemas stay in the
-        processor's caches. Each rule still meets the resources in reading order."""
+        """A batch of resources of one type through their rules, stage by stage: each group's test (a
+        compiled schema of several MiB) and each dataset rule takes the whole batch before the next, so its
+        code and data stay in the processor's caches; plain rules go item by item. Each rule still meets
+        the resources in reading order, so its findings are those of one resource at a time."""
         rtype = batch[0].resource["resourceType"]
         self.read_state.subjects += len(batch)
         self.counts[rtype] = self.counts.get(rtype, 0) + len(batch)
         rules = self._rules_for(rtype)
-        for cr, state in rules.plain:
+        plain = rules.plain
+        if plain:  # item by item: rules of one kind that share a resource's outcome (structure) still do
             for item in batch:
-                _apply(cr, state, item.resource, item.location, item.columns)
+                for cr, state in plain:
+                    _apply(cr, state, item.resource, item.location, item.columns)
         for group in rules.groups:
             test = group.test
             for item in batch:
