@@ -186,3 +186,40 @@ def test_a_shard_state_is_portable_whether_or_not_its_expressions_have_run(tmp_p
     pickle.dumps(parallel.portable(used))  # every rule's expressions have run now
     assert {rid: (set(s), set(a or ())) for rid, (s, a) in untouched["states"].items()} == \
         {rid: (set(s), set(a or ())) for rid, (s, a) in parallel.portable(used)["states"].items()}
+
+
+def test_the_report_does_not_depend_on_the_order_files_are_read_in(
+        setting: tuple[Any, Any, list[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are read with the most referred-to types first (``reading_order``); name order, the reverse
+    and shuffles give the same report, byte for byte: the example kept of a dangling reference, of a
+    "#id" naming no contained resource (a bound of 1, so the bound bites) and every capped finding are
+    the least by where they were read, not the first met."""
+    from harness.checks import dataset
+    from harness.targets import export
+
+    suite, plan, _ = setting
+    write_ndjson(Generator(6, seed=4, defects=DEFECTS).resources(), tmp_path / "export")
+    for name, rtype in (("Aa-more.ndjson", "Task"), ("Ab-more.ndjson", "Flag"), ("Zz-more.ndjson", "Task")):
+        rows = [{"resourceType": rtype, "id": f"{name[:2]}-{i}", "status": "active",
+                 "subject": {"reference": "Patient/ghost"}, "focus": {"reference": f"#nowhere-{i}"}}
+                for i in range(3)]
+        (tmp_path / "export" / name).write_bytes(b"".join(json.dumps(r).encode() + b"\n" for r in rows))
+    monkeypatch.setattr(dataset, "LOCAL_EXAMPLES", 1)
+    default = export.reading_order
+    assert [p.name for p in ExportTarget([tmp_path / "export"]).files()][:3] == [
+        "Organization.ndjson", "Practitioner.ndjson", "Patient.ndjson"]
+    orders: list[Any] = [lambda files, name: list(files), lambda files, name: list(reversed(files)), default]
+    for seed in range(3):
+        orders.append(lambda files, name, seed=seed: random.Random(seed).sample(list(files), len(files)))
+    seen = []
+    for order in orders:
+        monkeypatch.setattr(export, "reading_order", order)
+        run = Run(plan)
+        run.feed(ExportTarget([tmp_path / "export"]).items())
+        references = run.states["FHIR-REF-001"].accumulator
+        ghost = references.pending.get("Patient/ghost")
+        references._trim()
+        examples = (ghost[0][2:4], ghost[2], [(s.location.file, s.location.line) for _, s in references.local])
+        seen.append((_report(suite, run)[0], examples))
+    assert all(s == seen[0] for s in seen), "a reading order changed the report"
+    assert seen[0][1] == (("export/Aa-more.ndjson", 1), 9, [("export/Aa-more.ndjson", 1)])

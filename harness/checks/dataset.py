@@ -183,17 +183,27 @@ class ReferenceAccumulator:
                 if ref != "#" and ref[1:] not in {c.get("id") for c in contained if isinstance(c, dict)}:
                     subject = subject or subject_of(resource, item.location)
                     self.local_count += 1
-                    if len(self.local) < LOCAL_EXAMPLES:
-                        self.local.append((Issue(f"'{ref}' names no contained resource",
-                                                 render(path_of_reference(resource, ref)), "not-found"), subject))
+                    self.local.append((Issue(f"'{ref}' names no contained resource",
+                                             render(path_of_reference(resource, ref)), "not-found"), subject))
+                    if len(self.local) >= 2 * LOCAL_EXAMPLES:
+                        self._trim()
                 continue
             if ref in self.known or (self.allow_external and ref.startswith(self.allow_external)):
                 continue  # resolved already: nothing to remember
             pending = self.pending.get(ref)
             if pending is None:
                 self.pending.insert(ref, (where_of(resource, item.location), self._path(resource, position, ref), 1))
-            else:
-                self.pending[ref] = (pending[0], pending[1], pending[2] + 1)
+            else:  # the example kept is the least by where it was read, in whatever order the files come
+                where = where_of(resource, item.location)
+                if where_order(where) < where_order(pending[0]):
+                    self.pending[ref] = (where, self._path(resource, position, ref), pending[2] + 1)
+                else:
+                    self.pending[ref] = (pending[0], pending[1], pending[2] + 1)
+
+    def _trim(self) -> None:
+        """Keep the least LOCAL_EXAMPLES dangling "#id" references by where they were read."""
+        self.local.sort(key=lambda found: (subject_order(found[1]), found[0].path or "", found[0].message))
+        del self.local[LOCAL_EXAMPLES:]
 
     def _path(self, resource: dict[str, Any], position: int, ref: str) -> Path:
         """The element path of a reference; resources of one shape reuse the last one found."""
@@ -212,10 +222,12 @@ class ReferenceAccumulator:
             mine = self.pending.get(ref)
             self.pending[ref] = p if mine is None else merge_pending(mine, p)
         self.local.extend(other.local)
+        self._trim()
         self.local_count += other.local_count
         self.subjects += other.subjects
 
     def finish(self) -> Iterator[tuple[Issue, Subject]]:
+        self._trim()
         self.overflow = self.local_count - len(self.local)
         yield from self.local
         for ref, (where, path, count) in _in_order(self.pending):  # streamed: millions at national scale

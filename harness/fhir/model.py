@@ -56,6 +56,7 @@ class R4Model:
         self.choice_suffixes = {k: frozenset(v) for k, v in suffixes.items()}
         self.choice_names = frozenset(suffixes)
         self._children: dict[tuple[str, str], dict[str, ElementInfo]] = {}
+        self._referred: dict[str, int] | None = None
 
     def is_primitive(self, type_name: str) -> bool:
         return type_name in self.primitives
@@ -105,6 +106,22 @@ class R4Model:
 
     def has_type(self, type_name: str) -> bool:
         return type_name in self._types
+
+    def referred_to(self) -> dict[str, int]:
+        """For each resource type, how many reference elements of the resource types may point at it
+        (``targetProfile``; "any resource" counts for none): Organization, Practitioner, Patient… lead."""
+        found = self._referred
+        if found is None:
+            found = {}
+            for t in self._types.values():
+                if t["kind"] != "resource":
+                    continue
+                for row in t["elements"].values():
+                    for target in (row[5].get("targets", ()) if len(row) > 5 else ()):
+                        if target in self.resource_types:
+                            found[target] = found.get(target, 0) + 1
+            self._referred = found
+        return found
 
 
 @cache
