@@ -266,4 +266,74 @@ def test_the_whitespace_classes_are_pythons() -> None:
 
 def test_the_schema_of_each_resource_type_compiles() -> None:
     for rtype in ("Patient", "Observation", "Bundle", "QuestionnaireResponse", "Parameters"):
-        jsonschema_rs.validator_for(schema_of(rtype))
+        accept.compiled(schema_of(rtype))
+
+
+RESIDUAL = {accept.HOLDS, accept.INTEGER, accept.DECIMAL, accept.NARRATIVE}
+# Applicators whose subschemas jsonschema-rs may leave unevaluated (a branch already decided), evaluate
+# only on a condition, or invert: a residual check there would not always run, or would count backwards.
+CONDITIONAL = {"not", "anyOf", "oneOf", "if", "then", "else", "dependentSchemas", "contains", "propertyNames",
+               "patternProperties", "unevaluatedProperties", "unevaluatedItems"}
+
+
+def _residual_defs(defs: dict[str, Any]) -> set[str]:
+    """The definitions that hold a residual keyword, themselves or through their references."""
+    def refs_and_keywords(s: Any) -> tuple[set[str], bool]:
+        if isinstance(s, list):
+            found = [refs_and_keywords(x) for x in s]
+            return set().union(*(r for r, _ in found)), any(k for _, k in found)
+        if not isinstance(s, dict):
+            return set(), False
+        refs = {s["$ref"].removeprefix("#/$defs/")} if isinstance(s.get("$ref"), str) else set()
+        here = bool(RESIDUAL & s.keys())
+        for k, v in s.items():
+            if k not in ("enum", "const", "required", "$ref"):
+                more, kw = refs_and_keywords(v)
+                refs |= more
+                here = here or kw
+        return refs, here
+
+    parts = {name: refs_and_keywords(d) for name, d in defs.items()}
+    residual = {name for name, (_, kw) in parts.items() if kw}
+    grew = True
+    while grew:
+        more = {name for name, (refs, _) in parts.items() if refs & residual} - residual
+        residual |= more
+        grew = bool(more)
+    return residual
+
+
+def test_every_residual_check_is_always_run_where_its_value_is() -> None:
+    """The checks a schema cannot make (constraints, the narrative's XHTML, 1.0 as an integer) are keywords
+    jsonschema-rs calls back into Python; each sits only under properties, items, allOf and references, so
+    it runs on every value it is written for, never only on a branch or inverted."""
+    seen: set[str] = set()
+    for rtype in sorted(r4().resource_types):
+        try:
+            schema = schema_of(rtype)
+        except accept._Unsupported:
+            continue
+        residual = _residual_defs(schema["$defs"])
+
+        def walk(s: Any, under: str | None, where: str) -> None:
+            if isinstance(s, list):
+                for i, x in enumerate(s):
+                    walk(x, under, f"{where}/{i}")
+                return
+            if not isinstance(s, dict):
+                return
+            ref = s.get("$ref", "").removeprefix("#/$defs/") if isinstance(s.get("$ref"), str) else ""
+            here = (RESIDUAL & s.keys()) or ref in residual
+            assert not (here and under), f"{rtype}: residual check at {where} under {under}"
+            seen.update(RESIDUAL & s.keys())
+            for k, v in s.items():
+                if k in ("enum", "const", "required"):
+                    continue
+                if k in ("properties", "$defs"):
+                    for name, sub in v.items():
+                        walk(sub, under, f"{where}/{k}/{name}")
+                else:
+                    walk(v, under or (k if k in CONDITIONAL else None), f"{where}/{k}")
+
+        walk(schema, None, "#")
+    assert seen == RESIDUAL

@@ -13,9 +13,12 @@ regex and Python's ``\s`` agree. Constraints of a shape a schema can say exactly
 dom-6, every ``a.empty() or b.exists()`` and ``a.empty() or b.empty()``; ref-1 through the reference
 pattern; dom-2…dom-5 hold wherever contained resources are refused).
 
-What a schema cannot say at all is the *residual*, checked in Python on an accepted resource along
-the few elements that need it: the other constraints (compiled as for the walk), the narrative's
-XHTML, and integers given as ``1.0`` (JSON Schema counts them as integers; FHIR does not). If the
+What a schema cannot say at all is the *residual*: the other constraints (compiled as for the walk),
+the narrative's XHTML, integers given as ``1.0`` (JSON Schema counts them as integers; FHIR does not)
+and numbers that are not JSON's. Each is a keyword of the schema's own (``x-fhir-holds``,
+``x-fhir-narrative``, ``x-fhir-integer``, ``x-fhir-decimal``) that jsonschema-rs calls back into
+Python on the values it is written for, so only the elements present pay for it; each sits where it
+is always evaluated (never under a branch or a ``not``: a test checks every resource type). If the
 residual finds any problem at all — a violation, a warning, a constraint it cannot evaluate — the
 resource is walked in full instead, so this path only ever answers "nothing found", and every
 finding a report carries is the walk's own.
@@ -31,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from typing import Any
@@ -241,6 +245,9 @@ class _Builder:
         for base, _min in nd.choices:
             every.append({"anyOf": [{"required": [v]} for v in groups.get(base, ())]})
         every.extend(f for f in (self.constraint(inv, nd, root) for inv in nd.invariants) if f is not None)
+        residual = tuple(inv for inv in nd.invariants if not _decided(inv, state, root))
+        if residual:
+            every.append(_holds_keyword(residual))
         if state == ("Extension", ""):
             # the walk's extension checks say nothing of a URL that is not an R4 core extension's and has no
             # version; any other is left to the walk
@@ -262,8 +269,10 @@ class _Builder:
         kind = slot.kind
         if kind == "primitive":
             return self.primitive(slot)
-        if kind == "xhtml":
-            return self.shared("p:xhtml", _XHTML)
+        if kind == "xhtml":  # txt-1 is the narrative check itself
+            div = self.shared("p:xhtml", {**_XHTML, NARRATIVE: True})
+            others = tuple(inv for inv in slot.invariants if inv.key != "txt-1")
+            return {"allOf": [div, _holds_keyword(others)]} if others else div
         if kind == "resource":
             return {"not": {}}  # contained and inline resources: walked in Python
         parts: list[Schema] = [self.ref(slot.info.state)]
@@ -279,19 +288,25 @@ class _Builder:
         state_has = {(inv.key, inv.expression) for inv in slot.node.invariants}  # said once, in the state's schema
         parts.extend(f for f in (self.constraint(inv, slot.node, False) for inv in slot.invariants
                                  if (inv.key, inv.expression) not in state_has) if f is not None)
+        residual = tuple(inv for inv in slot.invariants if not _decided(inv, slot.info.state, False))
+        if residual:
+            parts.append(_holds_keyword(residual))
         return parts[0] if len(parts) == 1 else {"allOf": parts}
 
     def primitive(self, slot: Slot) -> dict[str, Any]:
         found = PRIMITIVES.get(slot.info.type)
         if found is None:
             raise _Unsupported(f"primitive type {slot.info.type}")
-        schema = self.shared(f"p:{slot.info.type}", found)
+        number = _NUMBER_KEYWORDS.get(slot.json_kind)
+        parts = [self.shared(f"p:{slot.info.type}", {**found, number: True} if number else found)]
         b = slot.binding
-        if b is None or b.strength != "required":
-            return schema
-        if b.codes is None:
-            return {"not": {}}  # recorded as not evaluated by the walk
-        return {"allOf": [schema, {"enum": sorted({c for codes in b.codes.values() for c in codes})}]}
+        if b is not None and b.strength == "required":
+            if b.codes is None:
+                return {"not": {}}  # recorded as not evaluated by the walk
+            parts.append({"enum": sorted({c for codes in b.codes.values() for c in codes})})
+        if slot.invariants:
+            parts.append(_holds_keyword(tuple(slot.invariants)))
+        return parts[0] if len(parts) == 1 else {"allOf": parts}
 
     def coded(self, slot: Slot) -> dict[str, Any]:
         """A binding on a CodeableConcept, Coding or Quantity, as the walk's check_coded judges it."""
@@ -330,7 +345,7 @@ def _reference_pattern(targets: frozenset[str] | None) -> str:
     return f"^(urn:uuid:|urn:oid:|({types})/{_ID}(/_history/{_ID})?$)"
 
 
-# --- the residual --------------------------------------------------------------------------
+# --- the residual: checks the schema cannot make, as keywords of its own ---------------------
 
 _VACUOUS_WITHOUT_CONTAINED = frozenset({"_dom_2", "_dom_3", "_dom_4", "_dom_5"})  # the schema refuses contained
 
@@ -344,64 +359,6 @@ def _decided(inv: Any, state: tuple[str, str], root: bool) -> bool:
     return constraint_schema(inv, node(state), root) is not None
 
 
-_COMPLEX, _INTEGER, _NUMBER, _XHTML_DIV, _PRIMITIVE = range(5)  # a residual entry's kind of work
-
-
-class StatePlan:
-    """A state's residual work: its slots that have some (by JSON name) and its own constraints."""
-
-    __slots__ = ("busy", "entries", "invariants", "keys")
-
-    def __init__(self) -> None:
-        # JSON name → (kind of work, repeats, child plan, constraints)
-        self.entries: dict[str, tuple[int, bool, StatePlan | None, tuple[Any, ...]]] = {}
-        self.invariants: tuple[Any, ...] = ()
-        self.busy = False
-        self.keys: frozenset[str] = frozenset()  # the entries' names: an object with none of them is clean
-
-
-def _plan(root: tuple[str, str]) -> StatePlan:
-    """Every reachable state's plan; complex entries kept only where something below has work."""
-    plans: dict[tuple[str, str], StatePlan] = {}
-    raw: dict[tuple[str, str], list[tuple[str, Slot]]] = {}
-    todo = [root]
-    while todo:
-        state = todo.pop()
-        if state in plans:
-            continue
-        plans[state] = sp = StatePlan()
-        nd = node(state)
-        sp.invariants = tuple(inv for inv in nd.invariants if not _decided(inv, state, state == root))
-        raw[state] = list(nd.slots.items())
-        todo.extend(s.info.state for _, s in raw[state] if s.kind == "complex")
-
-    def work(slot: Slot) -> tuple[int, tuple[Any, ...], bool]:
-        """A slot's kind of work, the constraints it leaves to the residual, whether it has work of its own."""
-        if slot.kind == "complex":
-            checks = tuple(inv for inv in slot.invariants if not _decided(inv, slot.info.state, False))
-            return _COMPLEX, checks, bool(checks)
-        if slot.kind == "xhtml":  # txt-1 is the narrative check itself
-            return _XHTML_DIV, tuple(x for x in slot.invariants if x.key != "txt-1"), True
-        kind = {"integer": _INTEGER, "number": _NUMBER}.get(slot.json_kind, _PRIMITIVE)
-        return kind, slot.invariants, kind != _PRIMITIVE or bool(slot.invariants)
-
-    works = {state: [(key, slot, *work(slot)) for key, slot in slots] for state, slots in raw.items()}
-    changed = True
-    while changed:  # least fixed point over recursive types: busy if any work of its own or below
-        changed = False
-        for state, sp in plans.items():
-            if not sp.busy and (sp.invariants or any(local or (kind == _COMPLEX and plans[slot.info.state].busy)
-                                                     for _, slot, kind, _, local in works[state])):
-                sp.busy = changed = True
-    for state, sp in plans.items():
-        for key, slot, kind, checks, local in works[state]:
-            child = plans[slot.info.state] if kind == _COMPLEX and plans[slot.info.state].busy else None
-            if local or child is not None:
-                sp.entries[key] = (kind, slot.info.many, child, checks)
-        sp.keys = frozenset(sp.entries)
-    return plans[root]
-
-
 def _holds(invariants: tuple[Any, ...], focus: Any, resource: dict[str, Any]) -> bool:
     for inv in invariants:
         try:
@@ -412,30 +369,73 @@ def _holds(invariants: tuple[Any, ...], focus: Any, resource: dict[str, Any]) ->
     return True
 
 
-def _clean(obj: dict[str, Any], plan: StatePlan, resource: dict[str, Any]) -> bool:
-    """The checks the schema cannot make, along one accepted object; False: walk the resource instead."""
-    entries = plan.entries
-    for key, v in obj.items():
-        entry = entries.get(key)
-        if entry is None:
-            continue
-        kind, many, child, own = entry
-        for item in (v if many else (v,)):
-            if kind == _COMPLEX:
-                if child is not None and (child.invariants or not child.keys.isdisjoint(item)) and \
-                        not _clean(item, child, resource):
-                    return False
-            elif kind == _INTEGER:
-                if type(item) is not int:
-                    return False  # 1.0: the schema's integer, not FHIR's
-            elif kind == _NUMBER:
-                if type(item) is not float and type(item) is not int:
-                    return False  # a Decimal (or other number object) handed in by code: the walk refuses it
-            elif kind == _XHTML_DIV and narrative_problems(item):
-                return False
-            if own and not _holds(own, item, resource):
-                return False
-    return not plan.invariants or _holds(plan.invariants, obj, resource)
+HOLDS, INTEGER, DECIMAL, NARRATIVE = "x-fhir-holds", "x-fhir-integer", "x-fhir-decimal", "x-fhir-narrative"
+
+
+class _Root(threading.local):
+    resource: Any = None  # the resource the accept schema is running on, in this thread
+
+
+_root = _Root()
+_named: dict[str, tuple[Any, ...]] = {}  # a residual keyword's constraints, by the name its schema gives them
+_names: dict[tuple[int, ...], str] = {}
+_naming = threading.Lock()
+
+
+def _holds_keyword(invariants: tuple[Any, ...]) -> dict[str, Any]:
+    """The schema keyword that runs these compiled constraints on the value it meets."""
+    key = tuple(id(inv) for inv in invariants)
+    with _naming:
+        name = _names.get(key)
+        if name is None:
+            name = _names[key] = f"c{len(_named)}"
+            _named[name] = invariants  # held for the process: the ids above stay theirs
+    return {HOLDS: name}
+
+
+class _Keyword:
+    """A residual check jsonschema-rs calls where its keyword meets a value; raising refuses the resource
+    (any exception does), which the walk then judges."""
+
+    def __init__(self, parent_schema: Any, value: Any, schema_path: Any) -> None:
+        self.value = value
+
+    def validate(self, instance: Any) -> None:
+        if not self.ok(instance):
+            raise ValueError("left to the walk")
+
+    def ok(self, instance: Any) -> bool:
+        raise NotImplementedError
+
+
+class _Holds(_Keyword):
+    """The named constraints hold, evaluated as the walk evaluates them (%resource: the resource checked)."""
+
+    def __init__(self, parent_schema: Any, value: Any, schema_path: Any) -> None:
+        super().__init__(parent_schema, value, schema_path)
+        self.invariants = _named[value]
+
+    def ok(self, instance: Any) -> bool:
+        return _holds(self.invariants, instance, _root.resource)
+
+
+class _Integer(_Keyword):
+    def ok(self, instance: Any) -> bool:
+        return type(instance) is int  # 1.0: JSON Schema's integer, not FHIR's
+
+
+class _Decimal(_Keyword):
+    def ok(self, instance: Any) -> bool:
+        return type(instance) is float or type(instance) is int  # a Decimal handed in by code: the walk refuses it
+
+
+class _Narrative(_Keyword):
+    def ok(self, instance: Any) -> bool:
+        return not narrative_problems(instance)  # txt-1: well-formed XHTML, nothing FHIR forbids
+
+
+KEYWORDS: dict[str, Any] = {HOLDS: _Holds, INTEGER: _Integer, DECIMAL: _Decimal, NARRATIVE: _Narrative}
+_NUMBER_KEYWORDS = {"integer": INTEGER, "number": DECIMAL}
 
 
 # --- the accept path -----------------------------------------------------------------------
@@ -444,25 +444,30 @@ Acceptor = Callable[[dict[str, Any]], bool]
 
 
 def schema_of(rtype: str) -> dict[str, Any]:
-    """The JSON Schema of one resource type (also for review and tests)."""
+    """The JSON Schema of one resource type (also for review and tests); compile it with ``compiled``."""
     builder = _Builder()
     top = builder.ref((rtype, ""), root=True)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **top, "$defs": builder.defs}
 
 
+def compiled(schema: dict[str, Any]) -> Acceptor:
+    """An accept schema compiled with its residual keywords (without them it would accept too much)."""
+    import jsonschema_rs  # noqa: PLC0415 - a native module: loaded by the first resource checked
+
+    test: Acceptor = jsonschema_rs.validator_for(schema, keywords=KEYWORDS).is_valid
+    return test
+
+
 @lru_cache(maxsize=24)
-def acceptor(rtype: str) -> tuple[Acceptor, StatePlan] | None:
-    """The compiled schema's test and the residual plan of a resource type (None: always walk).
+def acceptor(rtype: str) -> Acceptor | None:
+    """The compiled schema's test of a resource type (None: always walk).
 
     A compiled schema holds a few MiB, so only the types most recently used are kept (an export is
     read type by type; a run over more than 24 types interleaved only compiles some again)."""
-    import jsonschema_rs  # noqa: PLC0415 - a native module: loaded by the first resource checked
-
     try:
-        schema = schema_of(rtype)
+        return compiled(schema_of(rtype))
     except _Unsupported:
         return None
-    return jsonschema_rs.validator_for(schema).is_valid, _plan((rtype, ""))
 
 
 def accepted(resource: Any) -> bool:
@@ -473,15 +478,16 @@ def accepted(resource: Any) -> bool:
 
 
 def _accepted(rtype: str, resource: dict[str, Any]) -> bool:
-    found = acceptor(rtype)
-    if found is None:
+    test = acceptor(rtype)
+    if test is None:
         return False
-    test, plan = found
+    _root.resource = resource
     try:
-        ok = test(resource)
+        return bool(test(resource))
     except (ValueError, TypeError, OverflowError):
         return False  # not JSON-shaped (a key that is not a string, …): the walk says what is wrong
-    return ok and _clean(resource, plan, resource)
+    finally:
+        _root.resource = None
 
 
 # Resources of a type walked before its schema is built. Building and compiling one costs ~15-25 ms
