@@ -303,6 +303,28 @@ def _residual_defs(defs: dict[str, Any]) -> set[str]:
     return residual
 
 
+def _walk_for_residual(s: Any, residual: set[str], under: str | None, where: str, seen: set[str]) -> None:
+    """Fails where a residual keyword (or a definition holding one) sits under a conditional applicator."""
+    if isinstance(s, list):
+        for i, x in enumerate(s):
+            _walk_for_residual(x, residual, under, f"{where}/{i}", seen)
+        return
+    if not isinstance(s, dict):
+        return
+    ref = s["$ref"].removeprefix("#/$defs/") if isinstance(s.get("$ref"), str) else ""
+    here = (RESIDUAL & s.keys()) or ref in residual
+    assert not (here and under), f"residual check at {where} under {under}"
+    seen.update(RESIDUAL & s.keys())
+    for k, v in s.items():
+        if k in ("enum", "const", "required"):
+            continue
+        if k in ("properties", "$defs"):
+            for name, sub in v.items():
+                _walk_for_residual(sub, residual, under, f"{where}/{k}/{name}", seen)
+        else:
+            _walk_for_residual(v, residual, under or (k if k in CONDITIONAL else None), f"{where}/{k}", seen)
+
+
 def test_every_residual_check_is_always_run_where_its_value_is() -> None:
     """The checks a schema cannot make (constraints, the narrative's XHTML, 1.0 as an integer) are keywords
     jsonschema-rs calls back into Python; each sits only under properties, items, allOf and references, so
@@ -313,27 +335,5 @@ def test_every_residual_check_is_always_run_where_its_value_is() -> None:
             schema = schema_of(rtype)
         except accept._Unsupported:
             continue
-        residual = _residual_defs(schema["$defs"])
-
-        def walk(s: Any, under: str | None, where: str) -> None:
-            if isinstance(s, list):
-                for i, x in enumerate(s):
-                    walk(x, under, f"{where}/{i}")
-                return
-            if not isinstance(s, dict):
-                return
-            ref = s.get("$ref", "").removeprefix("#/$defs/") if isinstance(s.get("$ref"), str) else ""
-            here = (RESIDUAL & s.keys()) or ref in residual
-            assert not (here and under), f"{rtype}: residual check at {where} under {under}"
-            seen.update(RESIDUAL & s.keys())
-            for k, v in s.items():
-                if k in ("enum", "const", "required"):
-                    continue
-                if k in ("properties", "$defs"):
-                    for name, sub in v.items():
-                        walk(sub, under, f"{where}/{k}/{name}")
-                else:
-                    walk(v, under or (k if k in CONDITIONAL else None), f"{where}/{k}")
-
-        walk(schema, None, "#")
+        _walk_for_residual(schema, _residual_defs(schema["$defs"]), None, rtype, seen)
     assert seen == RESIDUAL

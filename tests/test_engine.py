@@ -167,7 +167,7 @@ def test_a_run_collects_garbage_less_often_and_puts_the_setting_back(tmp_path: P
     export = write_ndjson(tmp_path / "export" / "Patient.ndjson", [GOOD])
     catalogue = Catalogue.default()
     plan = build_plan(catalogue.suite("asl-dscr-core"), catalogue, AS_OF, "export")
-    a_started, b_started, a_ended, b_may_end = (threading.Event() for _ in range(4))
+    a_started, b_started, b_may_end = (threading.Event() for _ in range(3))
     seen: dict[str, tuple[int, ...]] = {}
 
     def items(started: threading.Event, wait: threading.Event | None, name: str) -> Any:
