@@ -168,15 +168,16 @@ def _build(inputs: PlanInputs) -> Plan:
                     answers=load_attestations(Path(inputs.attestations)) if inputs.attestations else None)
 
 
-def run_shard(inputs: PlanInputs, shard: Shard) -> dict[str, Any]:
-    """In a worker: one shard through its own plan; plain data back."""
-    return run_shards(inputs, [shard])
+def run_shard(inputs: PlanInputs, shard: Shard, share: int | None = None) -> dict[str, Any]:
+    """In a worker: one shard through its own plan; plain data back. ``share``: the bytes this worker
+    process can expect to read in all (it stays for many shards), which decides the accept path's warm-up."""
+    return run_shards(inputs, [shard], share)
 
 
-def run_shards(inputs: PlanInputs, shards: list[Shard]) -> dict[str, Any]:
+def run_shards(inputs: PlanInputs, shards: list[Shard], share: int | None = None) -> dict[str, Any]:
     """In a worker: several shards through one run of its own plan; plain data back."""
     run = Run(plan_of(inputs))
-    with sized_for(sum(s.size for s in shards)):
+    with sized_for(share if share is not None else sum(s.size for s in shards)):
         for shard in shards:
             run.feed(_items(shard, inputs.csv_maps))
     return portable(run)
@@ -255,7 +256,8 @@ def run_parallel(plan: Plan, target: ExportTarget, inputs: PlanInputs, jobs: int
     gc.freeze()  # forked workers share the parent's objects without the collector touching (copying) their pages
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         # largest first: the small shards left at the end even out the workers' finishing times
-        futures = {pool.submit(run_shard, inputs, shard): shard
+        share = sum(s.size for s in shards) // jobs
+        futures = {pool.submit(run_shard, inputs, shard, share): shard
                    for shard in sorted(shards, key=lambda s: (-s.size, s.display, s.start))}
         try:
             for future in concurrent.futures.as_completed(futures):

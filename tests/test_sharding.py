@@ -135,7 +135,40 @@ def test_a_failing_worker_is_an_error_finding_never_a_lost_shard(tmp_path: Path,
     assert report["decision"]["outcome"] != "pass"
 
 
-def _flaky(inputs: Any, shard: Any) -> Any:
+def test_each_worker_warms_up_for_its_share_of_the_export_not_for_one_shard(
+        tmp_path: Path, small_shards: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker process stays for many shards, so the accept path's warm-up (walk the first resources of a
+    type before compiling its schema, for small runs) is decided by its share of the export, not by a
+    shard's size: an export cut into 16 KiB shards is still a large run for each of two workers."""
+    from harness.fhir import accept
+    from harness.parallel import PlanInputs, run_shards, shards_of
+    from harness.runner import assess
+
+    write_ndjson(Generator(30, seed=2).resources(), tmp_path / "export")
+    target = ExportTarget([tmp_path / "export"])
+    total = sum(f.stat().st_size for f in (tmp_path / "export").iterdir())
+    monkeypatch.setattr(small_shards, "run_shard", _telling)
+    report = assess("asl-dscr-core", target, as_of=AS_OF, jobs=2).report
+    said = {f["message"].rsplit("(", 1)[1] for f in report["findings"] if f["rule"] == "HARNESS-READ-001"}
+    assert said == {f"share {total // 2})"}  # what run_parallel tells each worker
+
+    inputs = PlanInputs("asl-dscr-core", (), None, AS_OF, None, None, ())
+    shard = next(s for s in shards_of(target, 2) if s.display.endswith("Observation.ndjson"))
+    assert shard.size < accept.LARGE_EXPORT
+    walked = []
+    for share in (None, accept.LARGE_EXPORT):  # the shard's own size; a share past the bound
+        monkeypatch.setattr(accept, "_walked", {})
+        run_shards(inputs, [shard], share)
+        walked.append(accept._walked.get("Observation", 0))
+    assert walked[0] > 0 and walked[1] == 0
+
+
+def _telling(inputs: Any, shard: Any, share: Any = None) -> Any:
+    """A worker that says, as its failure, the share of the export it was given."""
+    raise RuntimeError(f"share {share}")
+
+
+def _flaky(inputs: Any, shard: Any, share: Any = None) -> Any:
     """A worker that dies on the Patient file (module level, so it can be sent to a worker process)."""
     from harness.parallel import Run, _items, plan_of, portable
 
