@@ -129,7 +129,7 @@ def run(
         help="seconds the whole run may take; then a partial report, exit 3")] = DEFAULT_DEADLINE,
     jobs: Annotated[int, typer.Option(
         "--jobs", "-j", min=0, max=256,
-        help="worker processes for an export (the report is the same); 0: one per core for exports of 16 MB or "
+        help="worker processes for an export (the report is the same); 0: one per core for exports of 8 MB or "
              "more; 1: in this process")] = 0,
     engine: Annotated[str, typer.Option(
         "--engine", help="local (this machine) or spark (PySpark: NDJSON from local, hdfs://, s3a:// paths; "

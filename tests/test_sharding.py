@@ -256,3 +256,20 @@ def test_the_report_does_not_depend_on_the_order_files_are_read_in(
         seen.append((_report(suite, run)[0], examples))
     assert all(s == seen[0] for s in seen), "a reading order changed the report"
     assert seen[0][1] == (("export/Aa-more.ndjson", 1), 9, [("export/Aa-more.ndjson", 1)])
+
+
+def test_jobs_0_uses_every_core_from_the_size_where_it_pays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--jobs 0 (the CLI's default) is one process below PARALLEL_MIN_BYTES and every core from it;
+    an explicit --jobs is taken as given, and an API target is always one process."""
+    from harness import runner
+    from harness.parallel import default_jobs
+    from harness.targets.api import ApiTarget
+
+    write_ndjson(Generator(4, seed=2).resources(), tmp_path / "export")
+    target = ExportTarget([tmp_path / "export"])
+    size = target.total_bytes()
+    assert size < runner.PARALLEL_MIN_BYTES and runner._workers(0, target) == 1
+    monkeypatch.setattr(runner, "PARALLEL_MIN_BYTES", size)
+    assert runner._workers(0, target) == default_jobs()
+    assert (runner._workers(1, target), runner._workers(3, target)) == (1, 3)
+    assert runner._workers(0, ApiTarget.__new__(ApiTarget)) == 1
