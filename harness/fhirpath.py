@@ -193,6 +193,14 @@ def _kids(node: dict[str, Any]) -> list[dict[str, Any]]:
     return node.get("children", [])  # type: ignore[no-any-return]
 
 
+def _unwrap(node: dict[str, Any]) -> dict[str, Any]:
+    """The node inside the single-child wrappers the grammar puts around terms (and parentheses)."""
+    while node.get("type") in (None, "TermExpression", "InvocationTerm", "LiteralTerm", "ParenthesizedTerm") \
+            and len(_kids(node)) == 1:
+        node = _kids(node)[0]
+    return node
+
+
 def _compile(node: dict[str, Any]) -> Fn:
     ntype = node.get("type")
     kids = _kids(node)

@@ -245,13 +245,11 @@ class _Writer:
 
 def _field_and_text(node: Node) -> tuple[str, str] | None:
     """(name, text) for a criterion ``name = 'text'`` on a plain element (not a choice, not a type name)."""
-    while node.get("type") in (None, "TermExpression", "InvocationTerm") and len(fp._kids(node)) == 1:
-        node = fp._kids(node)[0]
+    node = fp._unwrap(node)
     if node.get("type") != "EqualityExpression" or node["terminalNodeText"][0] != "=":
         return None
     left, right = fp._kids(node)
-    while left.get("type") in (None, "TermExpression", "InvocationTerm") and len(fp._kids(left)) == 1:
-        left = fp._kids(left)[0]
+    left = fp._unwrap(left)
     if left.get("type") != "MemberInvocation":
         return None
     name = fp._identifier(fp._kids(left)[0])

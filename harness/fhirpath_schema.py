@@ -248,13 +248,6 @@ class Union(Nav):
                       all_of(self.left.none(), self.right.one(each)))
 
 
-def _unwrap(node: Node) -> Node:
-    while node.get("type") in (None, "TermExpression", "InvocationTerm", "LiteralTerm", "ParenthesizedTerm") \
-            and len(fp._kids(node)) == 1:
-        node = fp._kids(node)[0]
-    return node
-
-
 def _function(node: Node) -> tuple[str, list[Node]]:
     kids = fp._kids(fp._kids(node)[0])
     return fp._identifier(kids[0]), (fp._kids(kids[1]) if len(kids) > 1 else [])
@@ -262,7 +255,7 @@ def _function(node: Node) -> tuple[str, list[Node]]:
 
 def navigation(node: Node) -> Nav | None:
     """The path a node is, or None for anything but member steps, ``where``, ``$this`` and unions."""
-    node = _unwrap(node)
+    node = fp._unwrap(node)
     ntype = node.get("type")
     if ntype == "ThisInvocation":
         return Focus() if node.get("terminalNodeText") == ["$this"] else None
@@ -318,7 +311,7 @@ class _Key:
 
 @cache
 def _truth(key: _Key) -> Truth:
-    node = _unwrap(key.node)
+    node = fp._unwrap(key.node)
     ntype = node.get("type")
     kids = fp._kids(node)
     if ntype == "BooleanLiteral":
@@ -333,7 +326,7 @@ def _truth(key: _Key) -> Truth:
     if ntype == "InvocationExpression" and kids[1].get("type") == "FunctionInvocation":
         name, _params = _function(kids[1])
         if name == "not":
-            inner = _unwrap(kids[0])
+            inner = fp._unwrap(kids[0])
             if navigation(inner) is None:
                 t, f, z = truth(inner)
                 return f, t, z
@@ -373,7 +366,7 @@ def _logic(op: str, a: Truth, b: Truth) -> Truth:
 
 def _literal(node: Node) -> dict[str, Any] | None:
     """The schema of the one item equal to a string or boolean literal (numbers: None, 1.0 looks like 1)."""
-    node = _unwrap(node)
+    node = fp._unwrap(node)
     text = node.get("terminalNodeText") or [""]
     if node.get("type") == "BooleanLiteral":
         return {"type": "boolean", "const": text[0] == "true"}

@@ -337,3 +337,27 @@ def test_every_residual_check_is_always_run_where_its_value_is() -> None:
             continue
         _walk_for_residual(schema, _residual_defs(schema["$defs"]), None, rtype, seen)
     assert seen == RESIDUAL
+
+
+def test_a_run_s_warm_up_setting_is_its_own_thread_s() -> None:
+    """Runs in threads (the web workspace) each keep the warm-up their export's size sets: a large run in one
+    thread neither changes another thread's setting nor leaves the wrong one behind when it ends."""
+    import threading
+
+    inside, outside = threading.Event(), threading.Event()
+    seen: list[int] = []
+
+    def large_run() -> None:
+        with accept.sized_for(accept.LARGE_EXPORT):
+            inside.set()
+            assert outside.wait(10)
+            seen.append(accept._run.warm_up)
+
+    worker = threading.Thread(target=large_run)
+    worker.start()
+    assert inside.wait(10)
+    with accept.sized_for(0):
+        seen.append(accept._run.warm_up)
+        outside.set()
+        worker.join(10)
+    assert seen == [accept.WARM_UP, 0] and accept._run.warm_up == accept.WARM_UP

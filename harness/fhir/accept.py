@@ -35,6 +35,7 @@ import contextlib
 import os
 import re
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from functools import cache, lru_cache
 from typing import Any
@@ -393,19 +394,20 @@ def _holds_keyword(invariants: tuple[Any, ...]) -> dict[str, Any]:
     return {HOLDS: name}
 
 
-class _Keyword:
-    """A residual check jsonschema-rs calls where its keyword meets a value; raising refuses the resource
-    (any exception does), which the walk then judges."""
+class _Keyword(ABC):
+    """A residual check jsonschema-rs calls where its keyword meets a value (it builds one per place the
+    keyword is written); raising refuses the resource (any exception does), which the walk then judges."""
 
     def __init__(self, parent_schema: Any, value: Any, schema_path: Any) -> None:
-        self.value = value
+        self.value = value  # what the schema gives the keyword
 
     def validate(self, instance: Any) -> None:
         if not self.ok(instance):
             raise ValueError("left to the walk")
 
+    @abstractmethod
     def ok(self, instance: Any) -> bool:
-        raise NotImplementedError
+        """Whether the value passes the check."""
 
 
 class _Holds(_Keyword):
@@ -501,8 +503,8 @@ LARGE_EXPORT = 8_000_000
 _walked: dict[str, int] = {}
 
 
-class _Run:
-    warm_up = WARM_UP  # for the run in hand
+class _Run(threading.local):
+    warm_up = WARM_UP  # for the run in hand, in this thread (runs in threads each have their own)
 
 
 _run = _Run()
